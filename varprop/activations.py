@@ -1,0 +1,425 @@
+"""Activation functions, each kept beside its derivative, in one registry.
+
+Every part of varprop (the engine, the theory, the CLI's choices, its help text, its
+error messages and the tests) reads :data:`ACTIVATIONS`; adding an activation here is
+the whole job.
+
+Functions take an array ``x`` and an optional ``out`` array (which may be ``x`` itself),
+so the engine can work in place instead of allocating a new array per layer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from varprop.errors import VarpropError
+
+Array = np.ndarray
+ArrayFn = Callable[..., Array]
+
+# Klambauer et al. (2017), "Self-Normalizing Neural Networks", eq. (14): the constants
+# that make (mean 0, variance 1) a fixed point of SELU under LeCun init.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+# Where a bounded activation counts as saturated ("in its flat part").  Chosen so that
+# phi' has fallen to about 6% of its peak for tanh and 12% for sigmoid.
+TANH_FLAT = 0.97
+SIGMOID_FLAT = 0.03
+
+
+@dataclass(frozen=True, kw_only=True)
+class Activation:
+    """One activation function phi and what varprop needs to know about it.
+
+    ``fn(x, out=None)`` is phi, ``derivative(x, out=None)`` is phi' of the pre-activation.
+    ``derivative_from_output(a, out=None)``, when given, is phi' written in terms of
+    ``a = phi(h)``: the engine then stores only ``a`` for the backward pass.
+    """
+
+    name: str
+    fn: ArrayFn
+    derivative: ArrayFn
+    summary: str
+    derivative_from_output: ArrayFn | None = None
+    # phi(c h) = c phi(h) for c > 0: the forward pass may rescale exactly (relu, linear).
+    homogeneous: bool = False
+    # Points where phi' jumps; quadrature must split its integral there.
+    kinks: tuple[float, ...] = ()
+    # "dead": ReLU-like, a unit is saturated when h <= 0 on the whole batch.
+    # "flat": bounded, an element is saturated where ``flat(a)`` is true.
+    saturation: str = "none"
+    flat: Callable[[Array], Array] | None = None
+    # phi'(0), or None where phi is not differentiable at 0 (Kumar 2017's rule needs it).
+    derivative_at_zero: float | None = None
+    # torch.nn.init.calculate_gain for this activation, None where PyTorch has none;
+    # ``gain_empirical`` marks the values PyTorch's docs call empirical (tanh, selu).
+    torch_gain: float | None = None
+    gain_empirical: bool = False
+    # E[phi(z)^2] and E[phi'(z)^2] for z ~ N(0, q) in closed form; None -> quadrature.
+    second_moment: Callable[[float], float] | None = None
+    derivative_second_moment: Callable[[float], float] | None = None
+    # The parameter of a parametrised family (leaky-relu's slope, elu's alpha).
+    param: float | None = None
+    param_name: str | None = None
+    make: Callable[[float], Activation] | None = None
+
+    @property
+    def label(self) -> str:
+        """Name with its parameter when it differs from the default: ``leaky-relu:0.2``."""
+        default = ACTIVATIONS.get(self.name)
+        if self.param is not None and default is not None and default.param != self.param:
+            return f"{self.name}:{self.param:g}"
+        return self.name
+
+
+def _into(value: Array, like: Array, out: Array | None) -> Array:
+    """Return ``value`` in ``like``'s dtype, written into ``out`` when one is given."""
+    if out is None:
+        return np.asarray(value, dtype=like.dtype)
+    np.copyto(out, value)
+    return out
+
+
+def _sigmoid(x: Array, out: Array | None = None) -> Array:
+    # 1 / (1 + e^-x) for x >= 0 and e^x / (1 + e^x) below: neither overflows, and small
+    # values keep full relative precision (0.5 * (1 + tanh(x/2)) would round them to 0).
+    e = np.exp(-np.abs(x))
+    r = 1.0 / (1.0 + e)
+    return _into(np.where(x >= 0, r, e * r), x, out)
+
+
+def _relu(x, out=None):
+    return np.maximum(x, 0, out=out)
+
+
+def _step(x, out=None):
+    return _into(x > 0, x, out)
+
+
+def _identity(x, out=None):
+    if out is None:
+        return x.copy()
+    if out is not x:
+        np.copyto(out, x)
+    return out
+
+
+def _ones(x, out=None):
+    if out is None:
+        return np.ones_like(x)
+    out[...] = 1
+    return out
+
+
+def _tanh(x, out=None):
+    return np.tanh(x, out=out)
+
+
+def _tanh_derivative_from_output(a, out=None):
+    out = np.square(a, out=out)
+    np.subtract(1, out, out=out)
+    return out
+
+
+def _tanh_derivative(x, out=None):
+    t = np.tanh(x, out=out)
+    return _tanh_derivative_from_output(t, out=t)
+
+
+def _sigmoid_derivative_from_output(a, out=None):
+    return np.multiply(a, 1 - a, out=out)
+
+
+def _sigmoid_derivative(x, out=None):
+    s = _sigmoid(x)
+    return _sigmoid_derivative_from_output(s, out=s if out is None else out)
+
+
+def _softplus(x, out=None):
+    return np.logaddexp(0, x, out=out)
+
+
+def _softplus_derivative_from_output(a, out=None):
+    # softplus' = sigmoid(h) = 1 - exp(-softplus(h)).
+    out = np.negative(a, out=out)
+    np.expm1(out, out=out)
+    np.negative(out, out=out)
+    return out
+
+
+def _hardtanh(x, out=None):
+    return np.clip(x, -1, 1, out=out)
+
+
+def _inside_unit(x, out=None):
+    return _into(np.abs(x) < 1, x, out)
+
+
+def _gelu(x, out=None):
+    from scipy.special import ndtr  # only GELU needs erf; keep scipy off the common path
+
+    return np.multiply(x, ndtr(x), out=out)
+
+
+def _gelu_derivative(x, out=None):
+    from scipy.special import ndtr
+
+    pdf = np.exp(-0.5 * np.square(x)) / math.sqrt(2 * math.pi)
+    return np.add(ndtr(x), x * pdf, out=out)
+
+
+def _silu(x, out=None):
+    return np.multiply(x, _sigmoid(x), out=out)
+
+
+def _silu_derivative(x, out=None):
+    s = _sigmoid(x)
+    return np.multiply(s, 1 + x * (1 - s), out=out)
+
+
+def _mish(x, out=None):
+    return np.multiply(x, np.tanh(np.logaddexp(0, x)), out=out)
+
+
+def _mish_derivative(x, out=None):
+    t = np.tanh(np.logaddexp(0, x))
+    return np.add(t, x * (1 - t * t) * _sigmoid(x), out=out)
+
+
+def leaky_relu(slope: float = 0.01) -> Activation:
+    """Leaky ReLU, ``max(x, slope * x)``."""
+
+    def fn(x, out=None):
+        pick = np.maximum if slope <= 1 else np.minimum
+        return pick(x, slope * x, out=out)
+
+    def derivative(x, out=None):
+        return _into(np.where(x > 0, 1.0, slope), x, out)
+
+    ms = (1 + slope * slope) / 2
+    return Activation(
+        name="leaky-relu",
+        fn=fn,
+        derivative=derivative,
+        derivative_from_output=derivative,  # sign(a) = sign(h) for slope > 0
+        summary=f"max(x, {slope:g} x); slope settable as leaky-relu:SLOPE",
+        homogeneous=True,
+        kinks=(0.0,),
+        saturation="dead",
+        torch_gain=math.sqrt(2 / (1 + slope * slope)),
+        second_moment=lambda q: ms * q,
+        derivative_second_moment=lambda q: ms,
+        param=slope,
+        param_name="slope",
+        make=leaky_relu,
+    )
+
+
+def elu(alpha: float = 1.0) -> Activation:
+    """ELU (Clevert et al. 2015): x for x > 0, alpha (e^x - 1) below."""
+    return _elu_family("elu", alpha, 1.0, f"x if x > 0 else {alpha:g} (e^x - 1); elu:ALPHA", elu)
+
+
+def _elu_family(name, alpha, scale, summary, make) -> Activation:
+    def fn(x, out=None):
+        neg = scale * alpha * np.expm1(np.minimum(x, 0))
+        return _into(np.where(x > 0, scale * x, neg), x, out)
+
+    def derivative(x, out=None):
+        return _into(np.where(x > 0, scale, scale * alpha * np.exp(np.minimum(x, 0))), x, out)
+
+    def derivative_from_output(a, out=None):
+        # Below 0, phi = s alpha (e^h - 1), so phi' = s alpha e^h = a + s alpha.
+        return _into(np.where(a > 0, scale, a + scale * alpha), a, out)
+
+    return Activation(
+        name=name,
+        fn=fn,
+        derivative=derivative,
+        derivative_from_output=derivative_from_output,
+        summary=summary,
+        kinks=(0.0,),  # phi'' jumps at 0 even where phi' is continuous (alpha = 1)
+        saturation="dead",
+        derivative_at_zero=scale if alpha == 1.0 else None,
+        param=alpha if make is not None else None,
+        param_name="alpha" if make is not None else None,
+        make=make,
+        torch_gain=0.75 if name == "selu" else None,
+        gain_empirical=name == "selu",
+    )
+
+
+RELU = Activation(
+    name="relu",
+    fn=_relu,
+    derivative=_step,
+    derivative_from_output=_step,
+    summary="max(0, x); He et al. 2015 pair it with sigma_w^2 = 2",
+    homogeneous=True,
+    kinks=(0.0,),
+    saturation="dead",
+    torch_gain=math.sqrt(2),
+    # Half of a symmetric Gaussian's mass: E[relu(z)^2] = q/2, E[relu'(z)^2] = 1/2.
+    second_moment=lambda q: q / 2,
+    derivative_second_moment=lambda q: 0.5,
+)
+
+LINEAR = Activation(
+    name="linear",
+    fn=_identity,
+    derivative=_ones,
+    derivative_from_output=_ones,
+    summary="identity: a deep linear network",
+    homogeneous=True,
+    derivative_at_zero=1.0,
+    torch_gain=1.0,
+    second_moment=lambda q: q,
+    derivative_second_moment=lambda q: 1.0,
+)
+
+TANH = Activation(
+    name="tanh",
+    fn=_tanh,
+    derivative=_tanh_derivative,
+    derivative_from_output=_tanh_derivative_from_output,
+    summary="hyperbolic tangent; Glorot & Bengio 2010 pair it with Xavier",
+    saturation="flat",
+    flat=lambda a: np.abs(a) > TANH_FLAT,
+    derivative_at_zero=1.0,
+    torch_gain=5 / 3,
+    gain_empirical=True,
+)
+
+SIGMOID = Activation(
+    name="sigmoid",
+    fn=_sigmoid,
+    derivative=_sigmoid_derivative,
+    derivative_from_output=_sigmoid_derivative_from_output,
+    summary="logistic 1 / (1 + e^-x); not zero-centred",
+    saturation="flat",
+    flat=lambda a: (a < SIGMOID_FLAT) | (a > 1 - SIGMOID_FLAT),
+    derivative_at_zero=0.25,
+    torch_gain=1.0,
+)
+
+HARDTANH = Activation(
+    name="hardtanh",
+    fn=_hardtanh,
+    derivative=_inside_unit,
+    derivative_from_output=_inside_unit,
+    summary="clip(x, -1, 1)",
+    kinks=(-1.0, 1.0),
+    saturation="flat",
+    flat=lambda a: np.abs(a) >= 1,
+    derivative_at_zero=1.0,
+)
+
+SOFTPLUS = Activation(
+    name="softplus",
+    fn=_softplus,
+    derivative=_sigmoid,
+    derivative_from_output=_softplus_derivative_from_output,
+    summary="log(1 + e^x), a smooth ReLU",
+    saturation="dead",
+    derivative_at_zero=0.5,
+)
+
+SELU = _elu_family(
+    "selu",
+    SELU_ALPHA,
+    SELU_SCALE,
+    "scaled ELU of Klambauer et al. 2017; self-normalizing under LeCun init",
+    None,
+)
+
+GELU = Activation(
+    name="gelu",
+    fn=_gelu,
+    derivative=_gelu_derivative,
+    summary="x Phi(x), exact erf form (Hendrycks & Gimpel 2016)",
+    saturation="dead",
+    derivative_at_zero=0.5,
+)
+
+SILU = Activation(
+    name="silu",
+    fn=_silu,
+    derivative=_silu_derivative,
+    summary="x sigmoid(x), alias swish (Ramachandran et al. 2017)",
+    saturation="dead",
+    derivative_at_zero=0.5,
+)
+
+MISH = Activation(
+    name="mish",
+    fn=_mish,
+    derivative=_mish_derivative,
+    summary="x tanh(softplus(x)) (Misra 2019)",
+    saturation="dead",
+    derivative_at_zero=math.tanh(math.log(2)),
+)
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        RELU,
+        leaky_relu(),
+        elu(),
+        SELU,
+        GELU,
+        SILU,
+        SOFTPLUS,
+        TANH,
+        SIGMOID,
+        LINEAR,
+        HARDTANH,
+        MISH,
+    )
+}
+
+ALIASES: dict[str, str] = {"swish": "silu", "leaky_relu": "leaky-relu", "identity": "linear"}
+
+
+def activation_names() -> list[str]:
+    """Every name the CLI accepts, registry names first."""
+    return sorted(ACTIVATIONS) + sorted(ALIASES)
+
+
+def get_activation(spec: str | Activation) -> Activation:
+    """Look up ``relu``, ``swish``, ``leaky_relu`` or ``leaky-relu:0.2``.
+
+    A parametrised family takes its parameter after a colon.
+    """
+    if isinstance(spec, Activation):
+        return spec
+    name, _, arg = str(spec).strip().lower().partition(":")
+    name = ALIASES.get(name, name)
+    if name not in ACTIVATIONS:
+        raise VarpropError(
+            f"unknown activation {spec!r}; choose one of {', '.join(activation_names())}",
+            param="--act",
+        )
+    act = ACTIVATIONS[name]
+    if not arg:
+        return act
+    if act.make is None:
+        raise VarpropError(
+            f"activation {name!r} takes no parameter (got {spec!r}); "
+            "only leaky-relu:SLOPE and elu:ALPHA do",
+            param="--act",
+        )
+    try:
+        value = float(arg)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise VarpropError(
+            f"{act.param_name} of {name} must be a finite number >= 0, got {arg!r}",
+            param="--act",
+        )
+    return act.make(value)
