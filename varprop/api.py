@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import numpy as np
 
@@ -105,16 +106,20 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
     if inputs is not None:
         x0 = np.asarray(inputs)
         if x0.ndim != 2 or x0.shape[0] < 1 or x0.shape[1] < 1:
-            raise VarpropError(f"inputs must be a 2-D (batch, features) array, got shape {x0.shape}")
+            raise VarpropError(
+                f"inputs must be a 2-D (batch, features) array, got shape {x0.shape}"
+            )
     n0 = x0.shape[1] if x0 is not None else width
     if widths is None:
         hidden = (width,) * depth
     else:
         hidden = tuple(int(w) for w in widths)
         if not hidden or min(hidden) < 1:
-            raise VarpropError(f"widths must be integers >= 1, got {list(widths)!r}", param="--widths")
+            raise VarpropError(
+                f"widths must be integers >= 1, got {list(widths)!r}", param="--widths"
+            )
     net = Network(initializer, activation, (n0, *hidden), bias_std, dtype)
-    sigma_w2 = max(initializer.sigma_w2(a, b) for a, b in zip(net.widths, net.widths[1:]))
+    sigma_w2 = max(initializer.sigma_w2(a, b) for a, b in pairwise(net.widths))
     if sigma_w2 > MAX_WEIGHT_VAR:
         raise VarpropError(
             f"weight variance sigma_w^2 = {sigma_w2:g} is above {MAX_WEIGHT_VAR:g}, "

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
@@ -78,7 +79,7 @@ def memory_estimate(widths: tuple[int, ...], batch: int, dtype: str) -> dict[str
     """Bytes a run allocates: weights, stored per-layer arrays, and working buffers."""
     item = np.dtype(DTYPES[dtype]).itemsize
     n_max = max(widths)
-    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True)) * item
+    weights = sum(a * b for a, b in pairwise(widths)) * item
     stored = sum(widths[1:]) * batch * item + widths[0] * batch * item
     # delta, the next delta, phi' and one activation buffer, plus one weight-gradient.
     work = 4 * batch * n_max * item + n_max * n_max * item
@@ -156,7 +157,12 @@ class _Weights:
 def seeds_for(seed: int, depth: int) -> dict[str, object]:
     """Independent streams: input, probe, biases, and one per weight layer."""
     children = np.random.SeedSequence(seed).spawn(3 + depth)
-    return {"input": children[0], "probe": children[1], "bias": children[2], "weights": children[3:]}
+    return {
+        "input": children[0],
+        "probe": children[1],
+        "bias": children[2],
+        "weights": children[3:],
+    }
 
 
 def _exponent(rms: float) -> int:
@@ -224,7 +230,7 @@ def run(
     ``inputs`` (batch, n_0) replaces the default N(0, 1) batch.
     """
     dtype = DTYPES[net.dtype]
-    L, act, widths = net.depth, net.act, net.widths
+    L, widths = net.depth, net.widths
     streams = seeds_for(seed, L)
     if inputs is None:
         x0 = np.random.Generator(np.random.SFC64(streams["input"])).standard_normal(

@@ -1,0 +1,294 @@
+"""Results -> rich renderables (tables) or strings (JSON, CSV).  The only output layer.
+
+Renderers return something printable; the CLI prints it.  JSON and CSV keep full
+precision; only tables round.  No renderer ever writes ``nan`` or ``inf``: a value
+that cannot be stated is ``null`` in JSON, empty in CSV, and ``-`` in a table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from varprop.results import LAYER_FIELDS, STABLE_DECADES, SimulationResult
+
+FORMATS = ("table", "json", "csv")
+
+VERDICT_STYLE = {
+    "stable": "bold green",
+    "vanishing": "bold blue",
+    "exploding": "bold red",
+    "saturated": "bold yellow",
+    "unknown": "bold magenta",
+}
+
+
+# ---------------------------------------------------------------- number formatting
+
+
+def sci(log10: float | None, digits: int = 3) -> str:
+    """``10**log10`` in scientific notation, stated however far outside float range."""
+    if log10 is None or not math.isfinite(log10):
+        return "-"
+    exponent = math.floor(log10)
+    mantissa = 10 ** (log10 - exponent)
+    if round(mantissa, digits - 1) >= 10:  # 9.999 -> 10.0: carry into the exponent
+        mantissa, exponent = mantissa / 10, exponent + 1
+    if -3 <= exponent < 4:
+        return f"{mantissa * 10.0**exponent:.{digits}g}"
+    return f"{mantissa:.{digits - 1}f}e{exponent:+d}"
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    """A plain value, rounded for a table (scientific when far from 1)."""
+    if x is None or not math.isfinite(x):
+        return "-"
+    if x == 0:
+        return "0"
+    return sci(math.log10(abs(x)), digits) if x > 0 else "-" + sci(math.log10(-x), digits)
+
+
+def log10_of(x: float | None) -> float | None:
+    return math.log10(x) if x is not None and x > 0 else None
+
+
+def relative_style(log10: float | None, first: float | None) -> str:
+    """Red above 1e2 times layer 1, blue below 1e-2 times layer 1, plain inside."""
+    if log10 is None or first is None:
+        return ""
+    drift = log10 - first
+    if drift > STABLE_DECADES:
+        return "red"
+    if drift < -STABLE_DECADES:
+        return "blue"
+    return ""
+
+
+def thin(n: int, every: int) -> list[int]:
+    """0-based indices of rows to show: every ``every``-th layer, always first and last."""
+    keep = set(range(0, n, max(every, 1))) | {0, n - 1}
+    return sorted(i for i in keep if 0 <= i < n)
+
+
+# ---------------------------------------------------------------- simulate
+
+
+def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
+    """Per-layer table with the verdict and advice under it."""
+    c = result.config
+    title = (
+        f"{c.init} + {c.act}: depth {c.depth}, width {c.width}, batch {c.batch}, "
+        f"sigma_w^2 {num(c.weight_var)}, bias std {num(c.bias_std)}, seed {c.seed}, {c.dtype}"
+    )
+    table = Table(title=title, title_justify="left", header_style="bold")
+    table.add_column("layer", justify="right")
+    for name in (
+        "Var(h)",
+        "theory",
+        "mean(a)",
+        "Var(a)",
+        "saturated",
+        "grad RMS",
+        "theory",
+        "|dL/dW|_F",
+    ):
+        table.add_column(name, justify="right")
+    layers = result.layers
+    v1 = layers[0].log10_preact_var
+    g1 = layers[0].log10_grad_rms
+    for i in thin(len(layers), every):
+        s = layers[i]
+        table.add_row(
+            str(s.layer),
+            Text(sci(s.log10_preact_var), style=relative_style(s.log10_preact_var, v1)),
+            sci(log10_of(s.theory_preact_var)),
+            num(s.act_mean),
+            num(s.act_var),
+            _percent(s.saturated_frac),
+            Text(sci(s.log10_grad_rms), style=relative_style(s.log10_grad_rms, g1)),
+            sci(log10_of(s.theory_grad_rms)),
+            num(s.weight_grad_norm),
+        )
+    return Group(table, summary_text(result))
+
+
+def _percent(x: float | None) -> Text:
+    if x is None:
+        return Text("-")
+    return Text(f"{100 * x:.1f}%", style="yellow" if x > 0.5 else "")
+
+
+def summary_text(result: SimulationResult) -> Text:
+    """The verdict lines under a simulate table."""
+    s, L = result.summary, result.config.depth
+    out = Text()
+    out.append("forward:  ")
+    out.append(s.forward, style=VERDICT_STYLE.get(s.forward, ""))
+    out.append(
+        f"  Var(h) layer {L} / layer 1 = {sci(s.log10_preact_var_ratio)}"
+        + (f", x{num(s.forward_factor, 4)} per layer" if s.forward_factor is not None else "")
+        + "\n"
+    )
+    out.append("backward: ")
+    out.append(s.backward, style=VERDICT_STYLE.get(s.backward, ""))
+    out.append(
+        f"  grad RMS layer 1 / layer {L} = {sci(s.log10_grad_rms_ratio)}"
+        + (f", x{num(s.backward_factor, 4)} per layer" if s.backward_factor is not None else "")
+        + "\n"
+    )
+    last = result.layers[-1]
+    sat = last.saturated_frac
+    if sat:
+        out.append(f"saturated: {100 * sat:.1f}% at layer {L} ({_saturation_meaning(result)})\n")
+    if s.overflow_layer is not None:
+        out.append(
+            f"{s.overflow_kind or 'overflow'}: values left {result.config.dtype} range at layer "
+            f"{s.overflow_layer}; figures from there on cannot be stated\n",
+            style="bold red",
+        )
+    if s.theory_max_log10_error is not None:
+        out.append(
+            f"theory:   largest |log10(measured / theory)| of Var(h) = "
+            f"{s.theory_max_log10_error:.2f} (finite width {result.config.width})\n"
+        )
+    if s.fix:
+        out.append("fix:      ", style="bold")
+        out.append(s.fix + "\n")
+    out.rstrip()
+    return out
+
+
+def _saturation_meaning(result: SimulationResult) -> str:
+    from varprop.activations import get_activation
+
+    act = get_activation(result.config.act)
+    if act.saturation == "dead":
+        return "units dead on the whole batch"
+    return "units in the flat part"
+
+
+# ---------------------------------------------------------------- JSON and CSV
+
+
+def to_json(obj: dict) -> str:
+    """Strict JSON: refuses nan/inf instead of writing them."""
+    return json.dumps(obj, indent=2, allow_nan=False) + "\n"
+
+
+def simulate_json(result: SimulationResult) -> str:
+    return to_json(result.to_dict())
+
+
+def runs_json(results: Sequence[SimulationResult]) -> str:
+    from varprop import __version__
+
+    return to_json({"varprop_version": __version__, "runs": [r.to_dict() for r in results]})
+
+
+CSV_KEYS = ("init", "act", "seed")
+
+
+def layers_csv(results: Iterable[SimulationResult]) -> str:
+    """Tidy CSV: one row per run and layer, identified by init, act and seed."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([*CSV_KEYS, *LAYER_FIELDS])
+    for r in results:
+        key = [getattr(r.config, k) for k in CSV_KEYS]
+        for layer in r.layers:
+            writer.writerow([*key, *(_csv_value(getattr(layer, f)) for f in LAYER_FIELDS)])
+    return buf.getvalue()
+
+
+def _csv_value(x) -> str:
+    if x is None:
+        return ""
+    return repr(x) if isinstance(x, float) else str(x)
+
+
+# ---------------------------------------------------------------- list
+
+
+def registry_rows() -> tuple[list[dict], list[dict]]:
+    """Initializers and activations as plain records (for every format)."""
+    from varprop.activations import ACTIVATIONS
+    from varprop.activations import ALIASES as ACT_ALIASES
+    from varprop.initializers import ALIASES as INIT_ALIASES
+    from varprop.initializers import BASES, FLAVOURED
+
+    inits = [
+        {
+            "name": i.name,
+            "aliases": [a for a, t in INIT_ALIASES.items() if t == i.name],
+            "sigma_w2": _sigma_text(i),
+            "distribution": i.distribution,
+            "flavours": [f"{i.name}-uniform", f"{i.name}-truncated"] if i.name in FLAVOURED else [],
+            "summary": i.summary,
+        }
+        for i in BASES.values()
+    ]
+    acts = [
+        {
+            "name": a.name,
+            "aliases": [k for k, t in ACT_ALIASES.items() if t == a.name],
+            "summary": a.summary,
+        }
+        for a in ACTIVATIONS.values()
+    ]
+    return inits, acts
+
+
+def _sigma_text(init) -> str:
+    """sigma_w^2 = variance * fan_in, on a square layer and as a formula."""
+    return {
+        "lecun": "1",
+        "xavier": "2 fan_in/(fan_in+fan_out) (1 when square)",
+        "he": "2",
+        "normal": "fan_in",
+        "orthogonal": "gain^2 (square)",
+        "torch-default": "1/3, bias var 1/(3 fan_in)",
+        "keras-default": "2 fan_in/(fan_in+fan_out)",
+        "flax-default": "1",
+    }.get(init.name, "")
+
+
+def registry_table() -> Group:
+    inits, acts = registry_rows()
+    t1 = Table(title="initializers", title_justify="left", header_style="bold")
+    for col in ("name", "aliases", "sigma_w^2", "distribution", "what it is"):
+        t1.add_column(col)
+    for i in inits:
+        name = i["name"] + ("\n" + ", ".join(i["flavours"]) if i["flavours"] else "")
+        t1.add_row(name, ", ".join(i["aliases"]), i["sigma_w2"], i["distribution"], i["summary"])
+    t2 = Table(title="activations", title_justify="left", header_style="bold")
+    for col in ("name", "aliases", "what it is"):
+        t2.add_column(col)
+    for a in acts:
+        t2.add_row(a["name"], ", ".join(a["aliases"]), a["summary"])
+    note = Text("A number in place of an initializer is sigma_w^2: --init 1.5 or 1.5:tanh.")
+    return Group(t1, t2, note)
+
+
+def registry_json() -> str:
+    from varprop import __version__
+
+    inits, acts = registry_rows()
+    return to_json({"varprop_version": __version__, "initializers": inits, "activations": acts})
+
+
+def registry_csv() -> str:
+    inits, acts = registry_rows()
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["kind", "name", "aliases", "summary"])
+    for kind, rows in (("initializer", inits), ("activation", acts)):
+        for r in rows:
+            writer.writerow([kind, r["name"], " ".join(r["aliases"]), r["summary"]])
+    return buf.getvalue()
