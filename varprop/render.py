@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 
+from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
@@ -41,7 +42,7 @@ def sci(log10: float | None, digits: int = 3) -> str:
     mantissa = 10 ** (log10 - exponent)
     if round(mantissa, digits - 1) >= 10:  # 9.999 -> 10.0: carry into the exponent
         mantissa, exponent = mantissa / 10, exponent + 1
-    if -3 <= exponent < 4:
+    if -2 <= exponent < 4:
         return f"{mantissa * 10.0**exponent:.{digits}g}"
     return f"{mantissa:.{digits - 1}f}e{exponent:+d}"
 
@@ -81,25 +82,23 @@ def thin(n: int, every: int) -> list[int]:
 
 
 def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
-    """Per-layer table with the verdict and advice under it."""
+    """Per-layer table with the verdict and advice under it; fits 80 columns."""
     c = result.config
     title = (
-        f"{c.init} + {c.act}: depth {c.depth}, width {c.width}, batch {c.batch}, "
-        f"sigma_w^2 {num(c.weight_var)}, bias std {num(c.bias_std)}, seed {c.seed}, {c.dtype}"
+        f"{c.init} + {c.act}  depth {c.depth}  width {c.width}  batch {c.batch}  "
+        f"sigma_w^2 {num(c.weight_var)}  bias std {num(c.bias_std)}  seed {c.seed}  {c.dtype}"
     )
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("layer", justify="right")
-    for name in (
-        "Var(h)",
-        "theory",
-        "mean(a)",
-        "Var(a)",
-        "saturated",
-        "grad RMS",
-        "theory",
-        "|dL/dW|_F",
-    ):
-        table.add_column(name, justify="right")
+    table = Table(
+        title=title,
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        caption=CAPTION,
+        caption_justify="left",
+    )
+    for name in ("layer", "Var(h)", "theory", "mean(a)", "sat.", "RMS(δ)", "theory", "‖dL/dW‖"):
+        table.add_column(name, justify="right", no_wrap=True)
     layers = result.layers
     v1 = layers[0].log10_preact_var
     g1 = layers[0].log10_grad_rms
@@ -110,13 +109,18 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
             Text(sci(s.log10_preact_var), style=relative_style(s.log10_preact_var, v1)),
             sci(log10_of(s.theory_preact_var)),
             num(s.act_mean),
-            num(s.act_var),
             _percent(s.saturated_frac),
             Text(sci(s.log10_grad_rms), style=relative_style(s.log10_grad_rms, g1)),
             sci(log10_of(s.theory_grad_rms)),
             num(s.weight_grad_norm),
         )
     return Group(table, summary_text(result))
+
+
+CAPTION = (
+    "h = a W + b, a = phi(h), δ = dL/dh; theory: mean field, infinite width; "
+    "sat.: flat or dead units; red/blue: above 1e2 / below 1e-2 times layer 1"
+)
 
 
 def _percent(x: float | None) -> Text:
