@@ -112,7 +112,7 @@ def test_torch_default_relu_loses_sqrt6_per_layer():
 
 
 def test_same_seed_same_numbers_bit_for_bit():
-    kw = dict(init="he", act="tanh", depth=6, width=64, batch=32, bias_std=0.1)
+    kw = {"init": "he", "act": "tanh", "depth": 6, "width": 64, "batch": 32, "bias_std": 0.1}
     a = varprop.simulate(seed=7, **kw).to_dict()
     b = varprop.simulate(seed=7, **kw).to_dict()
     c = varprop.simulate(seed=8, **kw).to_dict()
@@ -126,7 +126,7 @@ def test_relu_input_scale_scales_every_variance(scale, seed):
     # every h_l by c, every variance by c^2, and leaves delta (which depends on signs
     # only) unchanged.  Only float32 rounding differs: rtol 1e-4.
     x = np.random.default_rng(seed).standard_normal((16, 32))
-    kw = dict(init="he", act="relu", depth=4, width=32, seed=seed)
+    kw = {"init": "he", "act": "relu", "depth": 4, "width": 32, "seed": seed}
     a = varprop.simulate(inputs=x, **kw)
     b = varprop.simulate(inputs=scale * x, **kw)
     for s, t in zip(a.layers, b.layers, strict=True):
@@ -168,8 +168,9 @@ def test_backprop_matches_an_independent_float64_reference(act_name, dtype):
     streams = seeds_for(seed, depth)
     x = np.random.default_rng(5).standard_normal((batch, width))
     ws = [
-        init.sample(width, width, rng=np.random.Generator(np.random.SFC64(s)), dtype=DTYPES[dtype])
-        .astype(np.float64)
+        init.sample(
+            width, width, rng=np.random.Generator(np.random.SFC64(s)), dtype=DTYPES[dtype]
+        ).astype(np.float64)
         for s in streams["weights"]
     ]
     probe = np.random.Generator(np.random.SFC64(streams["probe"]))

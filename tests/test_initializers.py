@@ -22,7 +22,7 @@ PROMISES = {
     "keras-default": 2 / (FAN_IN + FAN_OUT),
     "flax-default": 1 / FAN_IN,
 }
-SPECS = [(name, var) for name, var in PROMISES.items()]
+SPECS = list(PROMISES.items())
 SPECS += [(f"{b}-{d}", PROMISES[b]) for b in FLAVOURED for d in ("uniform", "truncated", "normal")]
 
 
@@ -83,7 +83,9 @@ def test_dtype_float32_draws_float32():
         assert w.dtype == np.float32
 
 
-@pytest.mark.parametrize("spec", ["hee", "torch-default-uniform", "-1", "nan", "inf", "orthogonal-truncated"])
+@pytest.mark.parametrize(
+    "spec", ["hee", "torch-default-uniform", "-1", "nan", "inf", "orthogonal-truncated"]
+)
 def test_bad_specs(spec):
     with pytest.raises(VarpropError) as e:
         get_initializer(spec)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from itertools import pairwise
 
 import numpy as np
@@ -12,7 +12,7 @@ from varprop import __version__
 from varprop.activations import Activation, get_activation
 from varprop.errors import VarpropError
 from varprop.initializers import Initializer, get_initializer
-from varprop.network import DTYPES, Network, RawStats, check_memory, run
+from varprop.network import DTYPES, Network, RawStats, WeightCache, check_memory, run
 from varprop.results import (
     STABLE_DECADES,
     Config,
@@ -42,6 +42,8 @@ def simulate(
     inputs: np.ndarray | None = None,
     input_name: str = "normal",
     max_memory: int | None = None,
+    weight_cache: WeightCache | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> SimulationResult:
     """Push one random batch forward and back through a fresh random stack.
 
@@ -50,7 +52,9 @@ def simulate(
     ``width`` wide (and so is the input) unless ``widths = [n_1, ..., n_L]`` is given.
     ``inputs`` (batch, n_0) replaces the N(0, 1) input batch; its second moment feeds
     the theory.  ``bias_std=None`` keeps the initializer's own biases (zero, except for
-    presets such as ``torch-default``).
+    presets such as ``torch-default``).  ``weight_cache`` (a ``network.WeightCache``)
+    lets consecutive runs that draw the same weights share them, with identical results;
+    ``progress(n)`` is told of each layer done, forward and backward (2 L in all).
 
     >>> r = simulate(init="he", act="relu", depth=10, width=64, batch=32)
     >>> r.summary.forward
@@ -60,7 +64,9 @@ def simulate(
         init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, fan_mode, inputs
     )
     check_memory(net.widths, x0.shape[0] if x0 is not None else batch, dtype, max_memory)
-    raw = run(net, seed=seed, inputs=x0, batch=batch)
+    raw = run(
+        net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress
+    )
     second_moment = 1.0 if x0 is None else float(np.mean(np.square(x0, dtype=np.float64)))
     config = Config(
         init=net.init.name,

@@ -21,6 +21,7 @@ mish), from which ``a_l`` is recomputed.  Everything else lives in reused buffer
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
@@ -154,6 +155,52 @@ class _Weights:
             f.cancel()
 
 
+class WeightCache:
+    """Weight matrices kept between runs that would draw the very same ones.
+
+    W_l depends only on the seed (layer l's own stream, see :func:`seeds_for`), the
+    shape, the dtype and how the initializer samples: its distribution and each layer's
+    variance (and the orthogonal gain).  So ``he:relu`` and ``he:tanh`` of one seed
+    share their weights, and so do ``xavier`` and ``lecun`` on square layers; a grid
+    draws them once per initializer.  The engine never writes to a weight matrix.
+
+    Only the last ``size`` weight sets are kept (one by default: a full set is as large
+    as the weights of one run, which :func:`check_memory` budgets for once), so run
+    the pairs that share weights one after another.
+    """
+
+    def __init__(self, size: int = 1) -> None:
+        self.size = max(int(size), 1)
+        self._sets: dict[tuple, _Weights] = {}
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(net: Network, seed: int) -> tuple:
+        init = net.init
+        variances = tuple(init.variance(a, b) for a, b in pairwise(net.widths))
+        return (seed, net.widths, net.dtype, init.distribution, init.gain, variances)
+
+    def weights(self, net: Network, seed: int, seeds: list[np.random.SeedSequence]) -> _Weights:
+        """The weights of ``net`` for ``seed``, drawn now unless already kept."""
+        key = self.key(net, seed)
+        found = self._sets.pop(key, None)
+        if found is None:
+            self.misses += 1
+            while len(self._sets) >= self.size:  # free before drawing: one set at a time
+                self._sets.pop(next(iter(self._sets))).cancel()
+            found = _Weights(net, seeds)
+        else:
+            self.hits += 1
+        self._sets[key] = found  # most recently used last
+        return found
+
+    def clear(self) -> None:
+        for w in self._sets.values():
+            w.cancel()
+        self._sets.clear()
+
+
 def seeds_for(seed: int, depth: int) -> dict[str, object]:
     """Independent streams: input, probe, biases, and one per weight layer."""
     children = np.random.SeedSequence(seed).spawn(3 + depth)
@@ -224,10 +271,16 @@ def run(
     seed: int,
     inputs: np.ndarray | None = None,
     batch: int = 256,
+    weight_cache: WeightCache | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> RawStats:
     """Forward and backward pass; per-layer statistics.
 
-    ``inputs`` (batch, n_0) replaces the default N(0, 1) batch.
+    ``inputs`` (batch, n_0) replaces the default N(0, 1) batch.  ``weight_cache`` lets
+    runs of the same weights (init, widths, dtype, seed) share one draw; the numbers are
+    the same bit for bit with or without it.  ``progress(1)`` is called once per layer
+    of the forward pass and once per layer of the backward pass (2 L calls in all when
+    nothing overflows).
     """
     dtype = DTYPES[net.dtype]
     L, widths = net.depth, net.widths
@@ -242,20 +295,24 @@ def run(
 
     nan = np.full(L, np.nan)
     st = RawStats(*(nan.copy() for _ in range(11)))
-    weights = _Weights(net, streams["weights"])
+    if weight_cache is None:
+        weights = _Weights(net, streams["weights"])
+    else:
+        weights = weight_cache.weights(net, seed, streams["weights"])
     try:
         with np.errstate(all="ignore"):
-            stored, exps, ok_upto = _forward(net, x0, weights, st, streams["bias"])
+            stored, exps, ok_upto = _forward(net, x0, weights, st, streams["bias"], progress)
             if ok_upto == L:
-                _backward(net, x0, weights, stored, exps, st, streams["probe"], B)
+                _backward(net, x0, weights, stored, exps, st, streams["probe"], B, progress)
     finally:
-        weights.cancel()
+        if weight_cache is None:
+            weights.cancel()
     if ok_upto < L:
         st.overflow_layer = ok_upto + 1
     return st
 
 
-def _forward(net, x0, weights, st: RawStats, bias_seed):
+def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None):
     """Fill the forward statistics; return (stored arrays, their exponents, layers done)."""
     dtype = DTYPES[net.dtype]
     act, L, widths = net.act, net.depth, net.widths
@@ -313,6 +370,8 @@ def _forward(net, x0, weights, st: RawStats, bias_seed):
             ea += k
         exps.append(ea)
         x, ex = a, ea
+        if progress is not None:
+            progress(1)
     return stored, exps, L
 
 
@@ -333,7 +392,7 @@ def _record(mean_arr, var_arr, log_arr, l, mean, square, e):
     log_arr[l - 1] = _log10(var, 2 * e)
 
 
-def _backward(net, x0, weights, stored, exps, st: RawStats, probe_seed, B):
+def _backward(net, x0, weights, stored, exps, st: RawStats, probe_seed, B, progress=None):
     """Fill the gradient statistics, from layer L down to 1."""
     dtype = DTYPES[net.dtype]
     act, L, widths = net.act, net.depth, net.widths
@@ -372,6 +431,8 @@ def _backward(net, x0, weights, stored, exps, st: RawStats, probe_seed, B):
         norm = math.sqrt(float(np.square(g, out=g).sum(dtype=np.float64)))
         st.weight_grad_norm[l - 1] = _plain(norm / B, ep + eg)
         st.log10_weight_grad_norm[l - 1] = _log10(norm / B, ep + eg)
+        if progress is not None:
+            progress(1)
 
         if l == 1:
             break

@@ -94,14 +94,13 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
         header_style="bold",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
-        caption=CAPTION,
-        caption_justify="left",
     )
     for name in ("layer", "Var(h)", "theory", "mean(a)", "sat.", "RMS(δ)", "theory", "‖dL/dW‖"):
         table.add_column(name, justify="right", no_wrap=True)
     layers = result.layers
     v1 = layers[0].log10_preact_var
-    g1 = layers[0].log10_grad_rms
+    # Gradients start at the output: colour them against layer L, where backprop begins.
+    g_top = layers[-1].log10_grad_rms
     for i in thin(len(layers), every):
         s = layers[i]
         table.add_row(
@@ -110,16 +109,17 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
             sci(log10_of(s.theory_preact_var)),
             num(s.act_mean),
             _percent(s.saturated_frac),
-            Text(sci(s.log10_grad_rms), style=relative_style(s.log10_grad_rms, g1)),
+            Text(sci(s.log10_grad_rms), style=relative_style(s.log10_grad_rms, g_top)),
             sci(log10_of(s.theory_grad_rms)),
             num(s.weight_grad_norm),
         )
-    return Group(table, summary_text(result))
+    return Group(table, summary_text(result), Text(LEGEND, style="dim"))
 
 
-CAPTION = (
-    "h = a W + b, a = phi(h), δ = dL/dh; theory: mean field, infinite width; "
-    "sat.: flat or dead units; red/blue: above 1e2 / below 1e-2 times layer 1"
+LEGEND = (
+    "h = a W + b, a = phi(h), δ = dL/dh.  theory: mean field, infinite width.  "
+    "sat.: units in the flat part, or dead on the whole batch.  red/blue: above 1e2 / "
+    "below 1e-2 times layer 1 (Var) or layer L (RMS(δ), where backprop starts)."
 )
 
 
