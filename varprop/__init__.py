@@ -16,8 +16,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "simulate": "varprop.api",
-    "theory": "varprop.theory",
-    "recommend": "varprop.theory",
+    "theory": "varprop.meanfield",
+    "recommend": "varprop.meanfield",
     "VarpropError": "varprop.errors",
     "ACTIVATIONS": "varprop.activations",
     "INITIALIZERS": "varprop.initializers",

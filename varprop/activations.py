@@ -225,6 +225,54 @@ def elu(alpha: float = 1.0) -> Activation:
     return _elu_family("elu", alpha, 1.0, f"x if x > 0 else {alpha:g} (e^x - 1); elu:ALPHA", elu)
 
 
+# Closed forms of E[phi(x)^2] and E[phi'(x)^2] for x ~ N(0, q), s = sqrt(q).  Below 0 an
+# ELU is scale * alpha * (e^x - 1), and E[e^{k x}; x < 0] = e^{k^2 q / 2} Phi(-k s)
+# = erfcx(k s / sqrt(2)) / 2: written with erfcx, no factor e^{k^2 q / 2} overflows.
+def _elu_negative_square(q: float) -> float:
+    """E[(e^x - 1)^2; x < 0] for x ~ N(0, q)."""
+    s = math.sqrt(q)
+    if s < 0.1:
+        # The erfcx form cancels from O(1) terms down to O(q) here; sum the Taylor series
+        # (e^x - 1)^2 = sum_{n>=2} (2^n - 2) x^n / n!, with E[x^n; x < 0] = (-s)^n m_n and
+        # m_n = E[z^n; z > 0] = 2^(n/2 - 1) Gamma((n + 1) / 2) / sqrt(pi).
+        return math.fsum(
+            (2**n - 2) / math.factorial(n) * (-s) ** n * 2 ** (n / 2 - 1) * math.gamma((n + 1) / 2)
+            for n in range(2, 18)
+        ) / math.sqrt(math.pi)
+    from scipy.special import erfcx  # only the ELU family needs it; keep scipy off relu
+
+    return float(erfcx(math.sqrt(2) * s) / 2 - erfcx(s / math.sqrt(2)) + 0.5)
+
+
+def _elu_derivative_square(q: float, alpha: float) -> float:
+    """E[phi'(x)^2] / scale^2 = 1/2 + alpha^2 E[e^{2x}; x < 0]."""
+    from scipy.special import erfcx
+
+    return 0.5 + alpha * alpha * float(erfcx(math.sqrt(2 * q))) / 2
+
+
+def _hardtanh_second_moment(q: float) -> float:
+    """E[clip(x, -1, 1)^2] = q E[z^2; |z| < a] + P(|z| > a), a = 1 / sqrt(q)."""
+    if q <= 0:
+        return 0.0
+    a = 1 / math.sqrt(q)
+    if a < 0.5:
+        # E[z^2; |z| < a] = 2 pdf(0) int_0^a z^2 e^{-z^2/2} dz, summed as a series: the
+        # closed form below cancels from O(a) to O(a^3) and q = 1/a^2 magnifies the loss.
+        series = math.fsum(
+            (-0.5) ** n / math.factorial(n) * a ** (2 * n + 1) / (2 * n + 3) for n in range(20)
+        )
+        return 2 * series / math.sqrt(2 * math.pi) + math.erfc(a / math.sqrt(2))
+    pdf = math.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)
+    inside = math.erf(a / math.sqrt(2)) - 2 * a * pdf  # E[z^2; |z| < a] = 2 Phi(a) - 1 - 2 a pdf(a)
+    return q * inside + math.erfc(a / math.sqrt(2))
+
+
+def _hardtanh_derivative_square(q: float) -> float:
+    """E[1{|x| < 1}] = P(|z| < 1 / sqrt(q))."""
+    return 1.0 if q <= 0 else math.erf(1 / math.sqrt(2 * q))
+
+
 def _elu_family(name, alpha, scale, summary, make) -> Activation:
     def fn(x, out=None):
         neg = scale * alpha * np.expm1(np.minimum(x, 0))
@@ -251,6 +299,8 @@ def _elu_family(name, alpha, scale, summary, make) -> Activation:
         make=make,
         torch_gain=0.75 if name == "selu" else None,
         gain_empirical=name == "selu",
+        second_moment=lambda q: scale * scale * (q / 2 + alpha * alpha * _elu_negative_square(q)),
+        derivative_second_moment=lambda q: scale * scale * _elu_derivative_square(q, alpha),
     )
 
 
@@ -317,6 +367,8 @@ HARDTANH = Activation(
     saturation="flat",
     flat=lambda a: np.abs(a) >= 1,
     derivative_at_zero=1.0,
+    second_moment=_hardtanh_second_moment,
+    derivative_second_moment=_hardtanh_derivative_square,
 )
 
 SOFTPLUS = Activation(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace as _replace
 from itertools import pairwise
 
 import numpy as np
@@ -12,6 +13,7 @@ from varprop import __version__
 from varprop.activations import Activation, get_activation
 from varprop.errors import VarpropError
 from varprop.initializers import Initializer, get_initializer
+from varprop.meanfield import Prediction, predict
 from varprop.network import DTYPES, Network, RawStats, WeightCache, check_memory, run
 from varprop.results import (
     STABLE_DECADES,
@@ -24,6 +26,16 @@ from varprop.results import (
 
 # float32 weights must stay finite: std = sqrt(sigma_w^2 / fan_in) far below 3.4e38.
 MAX_WEIGHT_VAR = 1e30
+# ... and must not underflow: below this (and above 0) float32 weights lose their bits.
+MIN_WEIGHT_VAR = 1e-30
+# Biases too stay well inside float32 (the engine scales everything else exactly).
+MAX_BIAS_STD = 1e30
+# Python keeps a few KiB per layer; beyond this depth even building the layer list fails
+# (the memory check, which counts them, refuses most runs long before).
+MAX_DEPTH = 10**7
+# Raw data (or ``inputs``) must have a mean square that float64 can state: E[a_0^2].
+MAX_INPUT = 1e150
+DEFAULT_BATCH = 256
 
 
 def simulate(
@@ -31,7 +43,7 @@ def simulate(
     act: str | Activation = "relu",
     depth: int = 50,
     width: int = 512,
-    batch: int = 256,
+    batch: int | None = None,
     seed: int = 0,
     *,
     dtype: str = "float32",
@@ -39,8 +51,10 @@ def simulate(
     widths: Sequence[int] | None = None,
     gain: float = 1.0,
     fan_mode: str = "fan_in",
+    input: str = "normal",
+    standardize: bool = True,
     inputs: np.ndarray | None = None,
-    input_name: str = "normal",
+    input_name: str | None = None,
     max_memory: int | None = None,
     weight_cache: WeightCache | None = None,
     progress: Callable[[int], None] | None = None,
@@ -50,8 +64,13 @@ def simulate(
     ``depth`` is the number of weight layers L: ``depth=1`` is one layer
     ``a_1 = phi(a_0 @ W_1 + b_1)``; ``depth=50`` applies 50 such layers.  Every layer is
     ``width`` wide (and so is the input) unless ``widths = [n_1, ..., n_L]`` is given.
-    ``inputs`` (batch, n_0) replaces the N(0, 1) input batch; its second moment feeds
-    the theory.  ``bias_std=None`` keeps the initializer's own biases (zero, except for
+    ``input`` is the input batch: ``"normal"`` (N(0, 1)), ``"uniform"`` (unit variance)
+    or the path of a ``.npy``/``.csv`` file, rows = samples (see :mod:`varprop.inputs`),
+    standardized per column unless ``standardize=False``.  ``batch`` is the number of
+    samples: 256 by default, or with a file every row (``batch=N`` takes the first N).
+    ``inputs`` (batch, n_0), an array used as it is, replaces all of that
+    (``input_name`` labels it).  The batch's second moment feeds the theory.
+    ``bias_std=None`` keeps the initializer's own biases (zero, except for
     presets such as ``torch-default``).  ``weight_cache`` (a ``network.WeightCache``)
     lets consecutive runs that draw the same weights share them, with identical results;
     ``progress(n)`` is told of each layer done, forward and backward (2 L in all).
@@ -60,14 +79,18 @@ def simulate(
     >>> r.summary.forward
     'stable'
     """
+    _check_counts(depth, width, batch, seed)
+    inputs, input_name = _resolve_input(
+        input, standardize, inputs, input_name, batch, width, seed, dtype, max_memory
+    )
+    batch = DEFAULT_BATCH if batch is None else batch
     net, x0 = build(
         init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, fan_mode, inputs
     )
-    check_memory(net.widths, x0.shape[0] if x0 is not None else batch, dtype, max_memory)
-    raw = run(
-        net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress
-    )
-    second_moment = 1.0 if x0 is None else float(np.mean(np.square(x0, dtype=np.float64)))
+    rows = x0.shape[0] if x0 is not None else batch
+    check_memory(net.widths, rows, dtype, max_memory, distribution=net.init.distribution)
+    raw = run(net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress)
+    second_moment = 1.0 if x0 is None else _second_moment(x0)
     config = Config(
         init=net.init.name,
         act=net.act.label,
@@ -82,22 +105,68 @@ def simulate(
         input=input_name,
         input_second_moment=second_moment,
     )
-    layers = _layers(raw)
+    prediction = predict(net, second_moment)
+    layers = _layers(raw, prediction)
+    summary = summarize(layers, raw, net)
     return SimulationResult(
         version=__version__,
         config=config,
         layers=layers,
-        summary=summarize(layers, raw, net),
+        summary=_replace(summary, theory_max_log10_error=_theory_error(raw, prediction)),
     )
+
+
+def _check_counts(depth, width, batch, seed) -> None:
+    """depth, width and batch are integers >= 1 (batch may be None), seed >= 0."""
+    for name, value in (("depth", depth), ("width", width), ("batch", batch)):
+        if value is None and name == "batch":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise VarpropError(f"{name} must be an integer >= 1, got {value!r}", param=f"--{name}")
+    if depth > MAX_DEPTH:
+        raise VarpropError(
+            f"depth {depth} is above {MAX_DEPTH}, the most varprop simulates", param="--depth"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise VarpropError(f"seed must be an integer >= 0, got {seed!r}", param="--seed")
+
+
+def _resolve_input(spec, standardize, inputs, input_name, batch, width, seed, dtype, max_memory):
+    """The input batch to run on (None: the engine's own N(0, 1) draw) and its label."""
+    from varprop import inputs as data
+
+    if inputs is not None:
+        if spec not in (None, "normal"):
+            raise VarpropError(
+                f"give either input={spec!r} or an inputs array, not both", param="--input"
+            )
+        return inputs, input_name or "array"
+    if dtype not in DTYPES:
+        return None, "normal"  # build() names the valid dtypes
+    spec = "normal" if spec is None else str(spec)
+    if data.is_distribution(spec):
+        from varprop.network import seeds_for
+
+        stream = seeds_for(seed, 0)["input"]  # the stream the engine's own draw uses
+        n = DEFAULT_BATCH if batch is None else batch
+        got = data.draw(spec, n, width, DTYPES[dtype], stream)
+    else:
+        got = data.load(spec, standardize=standardize, rows=batch, max_bytes=max_memory)
+    return got.values, got.label
+
+
+def _second_moment(x0: np.ndarray) -> float:
+    """E[a_0^2] over the batch, without overflowing on large raw values."""
+    x = np.asarray(x0, dtype=np.float64)
+    top = float(np.max(np.abs(x)))
+    if top == 0:
+        return 0.0
+    return top * top * float(np.mean(np.square(x / top)))
 
 
 def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, fan_mode, inputs):
     """Validate every argument; return the Network and the input batch (or None)."""
-    for name, value in (("depth", depth), ("width", width), ("batch", batch)):
-        if not isinstance(value, int | np.integer) or value < 1:
-            raise VarpropError(f"{name} must be an integer >= 1, got {value!r}", param=f"--{name}")
-    if not isinstance(seed, int | np.integer) or seed < 0:
-        raise VarpropError(f"seed must be an integer >= 0, got {seed!r}", param="--seed")
+    _check_counts(depth, width, batch, seed)
     if dtype not in DTYPES:
         raise VarpropError(
             f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}", param="--dtype"
@@ -105,6 +174,11 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
     if bias_std is not None and not (math.isfinite(bias_std) and bias_std >= 0):
         raise VarpropError(
             f"bias std must be a finite number >= 0, got {bias_std!r}", param="--bias-std"
+        )
+    if bias_std is not None and bias_std > MAX_BIAS_STD:
+        raise VarpropError(
+            f"bias std {bias_std:g} is above {MAX_BIAS_STD:g}, where float32 biases overflow",
+            param="--bias-std",
         )
     activation = get_activation(act)
     initializer = get_initializer(init, gain=gain, fan_mode=fan_mode)
@@ -114,6 +188,15 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
         if x0.ndim != 2 or x0.shape[0] < 1 or x0.shape[1] < 1:
             raise VarpropError(
                 f"inputs must be a 2-D (batch, features) array, got shape {x0.shape}"
+            )
+        if x0.dtype.kind not in "biuf":
+            raise VarpropError(f"inputs must hold real numbers, got dtype {x0.dtype}")
+        top = float(np.max(np.abs(x0)))
+        if not top <= MAX_INPUT:  # also catches nan and inf
+            raise VarpropError(
+                f"inputs must be finite with magnitudes up to {MAX_INPUT:g}, got {top:g}; "
+                "standardize the data first",
+                param="--input",
             )
     n0 = x0.shape[1] if x0 is not None else width
     if widths is None:
@@ -125,17 +208,46 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
                 f"widths must be integers >= 1, got {list(widths)!r}", param="--widths"
             )
     net = Network(initializer, activation, (n0, *hidden), bias_std, dtype)
-    sigma_w2 = max(initializer.sigma_w2(a, b) for a, b in pairwise(net.widths))
-    if sigma_w2 > MAX_WEIGHT_VAR:
-        raise VarpropError(
-            f"weight variance sigma_w^2 = {sigma_w2:g} is above {MAX_WEIGHT_VAR:g}, "
-            "where weights themselves leave float range",
-            param="--init",
-        )
+    _check_weight_var(initializer, net.widths, init)
     return net, x0
 
 
-def _layers(raw: RawStats) -> tuple[LayerStats, ...]:
+def _check_weight_var(initializer: Initializer, widths: tuple[int, ...], spec) -> None:
+    """sigma_w^2 of every layer between MIN_WEIGHT_VAR (or 0) and MAX_WEIGHT_VAR."""
+    if initializer.distribution == "orthogonal":
+        param = "--gain"
+    elif isinstance(spec, int | float) and not isinstance(spec, bool):
+        param = "--weight-var"  # the CLI passes --weight-var as a number
+    else:
+        param = "--init"
+    pairs = set(pairwise(widths))  # a deep stack of one width has at most two shapes
+    try:
+        values = [initializer.sigma_w2(a, b) for a, b in pairs]
+    except OverflowError:
+        values = [math.inf]
+    high, low = max(values), min(values)
+    if not high <= MAX_WEIGHT_VAR:
+        raise VarpropError(
+            f"weight variance sigma_w^2 = {high:g} is above {MAX_WEIGHT_VAR:g}, "
+            "where weights themselves leave float range",
+            param=param,
+        )
+    if 0 < low < MIN_WEIGHT_VAR:
+        raise VarpropError(
+            f"weight variance sigma_w^2 = {low:g} is below {MIN_WEIGHT_VAR:g} (and not 0), "
+            "where float32 weights underflow",
+            param=param,
+        )
+
+
+def _theory_error(raw: RawStats, prediction: Prediction) -> float | None:
+    """Largest |log10(measured Var(h) / theory)| over the layers where both are known."""
+    gap = np.abs(raw.log10_preact_var - prediction.log10_preact_var)
+    gap = gap[np.isfinite(gap)]
+    return float(gap.max()) if gap.size else None
+
+
+def _layers(raw: RawStats, theory: Prediction) -> tuple[LayerStats, ...]:
     f = finite_or_none
     return tuple(
         LayerStats(
@@ -147,6 +259,8 @@ def _layers(raw: RawStats) -> tuple[LayerStats, ...]:
             saturated_frac=f(raw.saturated_frac[i]),
             grad_rms=f(raw.grad_rms[i]),
             weight_grad_norm=f(raw.weight_grad_norm[i]),
+            theory_preact_var=f(theory.preact_var[i]),
+            theory_grad_rms=f(theory.grad_rms[i]),
             log10_preact_var=f(raw.log10_preact_var[i]),
             log10_grad_rms=f(raw.log10_grad_rms[i]),
         )
@@ -206,7 +320,7 @@ def summarize(layers: Sequence[LayerStats], raw: RawStats, net: Network) -> Summ
 
 def fix_for(net: Network) -> str | None:
     """One line of advice for an unstable pair: the init this activation needs."""
-    from varprop.theory import suggest_init
+    from varprop.meanfield import suggest_init
 
     return suggest_init(net.act, net.init)
 

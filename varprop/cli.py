@@ -140,6 +140,8 @@ class ByteSize(click.ParamType):
 # ---------------------------------------------------------------- shared options
 
 DEPTH = click.IntRange(min=1)
+# Theory needs no memory per unit, but 'normal' init has sigma_w^2 = width: keep it sane.
+THEORY_WIDTH = click.IntRange(min=1, max=10**9)
 
 
 def common_run_options(f):
@@ -151,8 +153,9 @@ def common_run_options(f):
                      help="Units per layer (and input dimension)."),
         click.option("--widths", type=IntList(), default=None,
                      help="Layer widths n_1,...,n_L instead of --width/--depth."),
-        click.option("--batch", type=click.IntRange(min=1), default=256, show_default=True,
-                     help="Samples per batch."),
+        click.option("--batch", type=click.IntRange(min=1), default=None,
+                     help="Samples per batch [default: 256; with --input FILE every row, "
+                          "and N takes the first N rows]."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Random seed; same seed, same numbers bit for bit."),
         click.option("--bias-std", type=FiniteFloat(0), default=None,
@@ -165,10 +168,31 @@ def common_run_options(f):
                      show_default=True, help="Fan used by he and lecun."),
         click.option("--max-memory", type=ByteSize(), default=None,
                      help="Memory limit for the run, e.g. 4GiB (default: 90% of available)."),
+        click.option("--input", default="normal", show_default=True, metavar="normal|uniform|PATH",
+                     help="Input batch: N(0,1), unit-variance uniform, or your data in a .npy "
+                          "or .csv file (rows = samples, columns = features; a non-numeric "
+                          "first CSV line is a header). Its columns set the first fan-in."),
+        click.option("--standardize/--no-standardize", default=True, show_default=True,
+                     help="Scale each column of an --input file to mean 0, variance 1 over "
+                          "the whole file (a constant column is then an error)."),
     ]  # fmt: skip
     for option in reversed(options):
         f = option(f)
     return f
+
+
+MAX_SEEDS = 10_000
+
+
+def seeds_option(f):
+    """``--seeds N``: repeat with seeds seed .. seed+N-1 and report mean and band."""
+    return click.option(
+        "--seeds",
+        type=click.IntRange(min=1, max=MAX_SEEDS),  # each seed is a whole run
+        default=1,
+        show_default=True,
+        help="Repeat with seeds SEED..SEED+N-1; report the geometric mean and min-max band.",
+    )(f)
 
 
 def output_options(f):
@@ -303,8 +327,9 @@ def cli() -> None:
     show_default=True,
     help="Show every K-th layer (first and last always shown).",
 )
+@seeds_option
 @output_options
-def simulate(init, act, weight_var, every, fmt, output, **run) -> None:  # fmt: skip
+def simulate(init, act, weight_var, every, seeds, fmt, output, **run) -> None:  # fmt: skip
     """Simulate one initializer/activation pair, layer by layer.
 
     Prints, for each layer l, the variance of the pre-activations h_l, the mean and
@@ -317,12 +342,18 @@ def simulate(init, act, weight_var, every, fmt, output, **run) -> None:  # fmt: 
       varprop simulate --init he --act relu --depth 50
       varprop simulate --init xavier --act relu --depth 50 --every 10
       varprop simulate --init torch-default --act relu --format json
+      varprop simulate --init he --act relu --seeds 5
     """
     from varprop.api import simulate as run_simulation
     from varprop.render import layers_csv, simulate_json, simulate_table
+    from varprop.sweep import total_work
 
-    with core_errors():
-        result = run_simulation(init=weight_var if weight_var is not None else init, act=act, **run)
+    init = weight_var if weight_var is not None else init
+    if seeds > 1:
+        simulate_seeds(init, act, seeds, every, fmt, output, run)
+        return
+    with core_errors(), progress_bar(fmt, total_work(1, run), f"{init}:{act}") as tick:
+        result = run_simulation(init=init, act=act, progress=tick, **run)
     if fmt == "json":
         emit(simulate_json(result), output)
     elif fmt == "csv":
@@ -341,14 +372,375 @@ def list_(fmt, output) -> None:
     emit(render(), output)
 
 
+# ---------------------------------------------------------------- compare, grid, --seeds
+
+
+class PairType(click.ParamType):
+    """``INIT:ACT``, split at the first colon (``he:leaky-relu:0.2``, ``1.5:tanh``)."""
+
+    name = "INIT:ACT"
+
+    def convert(self, value, param, ctx):
+        from varprop.errors import VarpropError
+        from varprop.sweep import Pair, parse_pair
+
+        if isinstance(value, Pair):
+            return value
+        try:
+            return parse_pair(value)
+        except VarpropError as e:
+            self.fail(str(e), param, ctx)
+
+
+class NameList(click.ParamType):
+    """Comma-separated initializers (``kind="init"``) or activations (``"act"``)."""
+
+    name = "NAME,NAME,..."
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def convert(self, value, param, ctx):
+        from varprop.errors import VarpropError
+        from varprop.sweep import parse_names
+
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_names(value, self.kind)
+        except VarpropError as e:
+            self.fail(str(e), param, ctx)
+
+
+# Show the bar only for work that lasts: a quick run stays silent.
+PROGRESS_AFTER = 1.0
+
+
+def progress_bar(fmt: str, total: int, description: str):
+    """A rich progress bar on stderr; yields ``advance(n)`` (or None when off).
+
+    Off unless the format is a table and stderr is a terminal, and it appears only once
+    the work has lasted PROGRESS_AFTER seconds; it removes itself when done.
+    """
+    from contextlib import contextmanager
+
+    @contextmanager
+    def bar():
+        if fmt != "table" or total <= 0:
+            yield None
+            return
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            yield None
+            return
+        import time
+
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+        )
+        task = progress.add_task(description, total=total)
+        start = time.monotonic()
+        shown = False
+
+        def advance(n: int) -> None:
+            nonlocal shown
+            progress.advance(task, n)
+            if not shown and time.monotonic() - start > PROGRESS_AFTER:
+                progress.start()
+                shown = True
+
+        try:
+            yield advance
+        finally:
+            if shown:
+                progress.stop()
+
+    return bar()
+
+
+def run_many(pairs, seeds: int, fmt: str, run: dict, description: str):
+    """Every pair over every seed, with a progress bar; ``[pair][seed]`` results."""
+    from varprop.sweep import run_pairs, total_work
+
+    seed = run.pop("seed")
+    total = total_work(len(pairs) * seeds, run)
+    with core_errors(), progress_bar(fmt, total, description) as tick:
+        return run_pairs(pairs, seed=seed, seeds=seeds, progress=tick, **run)
+
+
+def emit_runs(groups, fmt: str, output: str | None, seeds: int, table) -> None:
+    """JSON (runs, plus aggregate over seeds), tidy CSV, or the table ``table()`` builds."""
+    from varprop.render import layers_csv, sweep_json
+
+    if fmt == "json":
+        emit(sweep_json(groups, with_aggregate=seeds > 1), output)
+    elif fmt == "csv":
+        emit(layers_csv([r for runs in groups for r in runs]), output)
+    else:
+        emit(table(), output)
+
+
+def simulate_seeds(init, act, seeds, every, fmt, output, run) -> None:
+    """``simulate --seeds N``: the runs, their aggregate, and a mean-and-band table."""
+    from varprop.charts import seeds_view
+    from varprop.sweep import Pair
+
+    groups = run_many([Pair(init, act)], seeds, fmt, run, f"{init}:{act} x {seeds} seeds")
+    emit_runs(groups, fmt, output, seeds, lambda: seeds_view(groups[0], every=every))
+
+
+@cli.command()
+@click.argument("pairs", nargs=-1, required=True, type=PairType())
+@common_run_options
+@seeds_option
+@click.option(
+    "--layers",
+    "show_layers",
+    is_flag=True,
+    help="Add a per-layer view: layers as rows, each pair's Var(h) and grad RMS.",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --layers, show every K-th layer (first and last always shown).",
+)
+@click.option(
+    "--chart/--no-chart",
+    default=True,
+    show_default=True,
+    help="Chart log10 Var(h) and grad RMS against depth, one row per pair (table format).",
+)
+@output_options
+def compare(pairs, seeds, show_layers, every, chart, fmt, output, **run) -> None:
+    """Compare initializer:activation pairs side by side.
+
+    Each PAIR is INIT:ACT (split at the first colon, so he:leaky-relu:0.2 works; INIT may
+    be a number, sigma_w^2, as in 1.5:tanh).  All pairs share depth, width, batch,
+    seed, dtype and input.  Prints a chart of log10 Var(h) and log10 grad RMS against
+    depth and a summary table: the variance ratio layer L / layer 1, the gradient
+    ratio layer 1 / layer L, per-layer factors, theory beside them, and the verdicts.
+
+    \b
+      varprop compare he:relu xavier:relu xavier:tanh he:tanh --depth 50
+      varprop compare he:relu 1.5:relu --layers --every 10
+      varprop compare lecun:selu he:selu --seeds 5 --format json
+    """
+    from varprop.charts import compare_view
+
+    description = f"compare {len(pairs)} pairs" + (f" x {seeds} seeds" if seeds > 1 else "")
+    groups = run_many(list(pairs), seeds, fmt, run, description)
+    labels = [p.label for p in pairs]
+    emit_runs(
+        groups,
+        fmt,
+        output,
+        seeds,
+        lambda: compare_view(groups, labels, layers=show_layers, every=every, chart=chart),
+    )
+
+
+def _default(names) -> str:
+    return ",".join(names)
+
+
+@cli.command()
+@click.option(
+    "--inits",
+    type=NameList("init"),
+    default=_default(("he", "xavier", "lecun", "normal", "torch-default")),
+    show_default=True,
+    help="Initializers, the rows (comma-separated; a number is sigma_w^2).",
+)
+@click.option(
+    "--acts",
+    type=NameList("act"),
+    default=_default(("relu", "tanh", "sigmoid", "selu", "gelu")),
+    show_default=True,
+    help="Activations, the columns (comma-separated).",
+)
+@common_run_options
+@seeds_option
+@output_options
+def grid(inits, acts, seeds, fmt, output, **run) -> None:
+    """Heat map of every initializer against every activation.
+
+    Each cell holds log10 of the variance ratio Var(h) layer L / layer 1 and of the
+    gradient ratio grad RMS layer 1 / layer L, coloured from vanishing (blue) through
+    stable (green) to exploding (red); the pairs the literature prescribes are starred.
+
+    \b
+      varprop grid --depth 50
+      varprop grid --inits he,xavier,lecun --acts relu,tanh,sigmoid --seeds 3
+    """
+    from varprop.charts import grid_view
+    from varprop.sweep import grid_pairs
+
+    pairs = grid_pairs(inits, acts)
+    description = f"grid {len(inits)}x{len(acts)}" + (f" x {seeds} seeds" if seeds > 1 else "")
+    groups = run_many(pairs, seeds, fmt, run, description)
+    emit_runs(groups, fmt, output, seeds, lambda: grid_view(groups, inits, acts))
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C.  Not a KeyboardInterrupt, which click turns into a blank line and Abort."""
+
+
+def _on_sigint(signum, frame):
+    raise _Interrupted
+
+
+@cli.command()
+@click.option("--act", type=ACT, default="relu", show_default=True, help="Activation.")
+@click.option(
+    "--init", type=INIT, default=None, help="Initializer (default he); or give --weight-var."
+)
+@click.option(
+    "--weight-var",
+    type=FiniteFloat(0),
+    default=None,
+    help="sigma_w^2 (weights of variance sigma_w^2/fan_in); replaces --init.",
+)
+@click.option(
+    "--bias-var",
+    type=FiniteFloat(0),
+    default=None,
+    help="sigma_b^2. Default: zero (a preset's own bias variance).",
+)
+@click.option("--depth", type=DEPTH, default=50, show_default=True, help="Number of layers L.")
+@click.option(
+    "--width",
+    type=THEORY_WIDTH,
+    default=512,
+    show_default=True,
+    help="Width, for width-dependent inits (xavier non-square, normal, presets).",
+)
+@click.option("--widths", type=IntList(), default=None, help="Layer widths n_1,...,n_L.")
+@click.option(
+    "--input-second-moment",
+    type=FiniteFloat(0, strict=True),
+    default=1.0,
+    show_default=True,
+    help="E[a_0^2] of the input (1 for N(0, 1)).",
+)
+@click.option(
+    "--gain",
+    type=FiniteFloat(0, strict=True),
+    default=1.0,
+    show_default=True,
+    help="Gain of the orthogonal initializer.",
+)
+@click.option(
+    "--fan-mode",
+    type=click.Choice(["fan_in", "fan_out"]),
+    default="fan_in",
+    show_default=True,
+    help="Fan used by he and lecun.",
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Show every K-th layer (default: about 20 rows).",
+)
+@output_options
+def theory(act, init, weight_var, every, fmt, output, **kw) -> None:  # fmt: skip
+    """Mean-field prediction at infinite width, no sampling.
+
+    Iterates q_{l+1} = sigma_w^2 E[phi(sqrt(q_l) z)^2] + sigma_b^2 and the gradient
+    factor chi_l = sigma_w^2 E[phi'(sqrt(q_l) z)^2] (Poole et al. 2016, Schoenholz et
+    al. 2017), and reports the fixed point q*, chi_1 = chi(q*), the phase (ordered
+    chi_1 < 1, critical, chaotic chi_1 > 1) and the depth scales xi_q and xi_c.
+
+    \b
+      varprop theory --act tanh --weight-var 1.5 --bias-var 0.05 --depth 100
+      varprop theory --act relu --init he --depth 10000
+    """
+    from varprop.meanfield import theory as predict
+    from varprop.render import theory_csv, theory_table, to_json
+
+    if init is not None and weight_var is not None:
+        raise click.UsageError("give --init or --weight-var, not both")
+    with core_errors():
+        result = predict(act=act, weight_var=weight_var, init=init, **kw)
+    if fmt == "json":
+        emit(to_json(result.to_dict()), output)
+    elif fmt == "csv":
+        emit(theory_csv(result), output)
+    else:
+        step = every or max(1, len(result.layers) // 20)
+        emit(theory_table(result, every=step), output)
+
+
+@cli.command()
+@click.option("--act", type=ACT, default="relu", show_default=True, help="Activation.")
+@click.option(
+    "--bias-var",
+    type=FiniteFloat(0),
+    default=0.0,
+    show_default=True,
+    help="sigma_b^2 the criteria must work with.",
+)
+@click.option(
+    "--width",
+    type=THEORY_WIDTH,
+    default=512,
+    show_default=True,
+    help="Width of the named initializers' layers.",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1, max=10_000),
+    default=50,
+    show_default=True,
+    help="Depth over which the named initializers are judged.",
+)
+@output_options
+def recommend(act, bias_var, width, depth, fmt, output) -> None:  # fmt: skip
+    """Which weight variance an activation needs, and which named init is closest.
+
+    Criteria: forward (q = 1 a fixed point), edge of chaos (chi_1 = 1), Kumar (2017)
+    and PyTorch's calculate_gain; each says whether its fixed point is stable.  Then
+    every named initializer is judged against the activation in theory.
+
+    \b
+      varprop recommend --act gelu
+      varprop recommend --act tanh --bias-var 0.05 --format json
+    """
+    from varprop.meanfield import recommend as advise
+    from varprop.render import recommend_csv, recommend_table, to_json
+
+    with core_errors():
+        result = advise(act, bias_var, width=width, depth=depth)
+    if fmt == "json":
+        emit(to_json(result.to_dict()), output)
+    elif fmt == "csv":
+        emit(recommend_csv(result), output)
+    else:
+        emit(recommend_table(result), output)
+
+
 def main() -> None:
     """Console entry point: Ctrl-C ends with status 130 and one line."""
+    import signal
+
+    previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
         cli.main(prog_name="varprop", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except click.ClickException as e:
@@ -356,3 +748,6 @@ def main() -> None:
         sys.exit(e.exit_code)
     except click.exceptions.Exit as e:
         sys.exit(e.exit_code)
+    finally:
+        if previous is not None:  # None: a handler installed outside Python
+            signal.signal(signal.SIGINT, previous)

@@ -20,11 +20,13 @@ mish), from which ``a_l`` is recomputed.  Everything else lives in reused buffer
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,6 +36,15 @@ from varprop.initializers import Initializer
 
 LOG10_2 = math.log10(2.0)
 DTYPES = {"float32": np.float32, "float64": np.float64}
+RECORD_BYTES = 8 * 1024  # per layer, see memory_estimate
+# Below this mean square, squares of the smaller elements of a float32 array lose bits.
+SMALL_SQUARE = 2.0**-60
+# A non-homogeneous phi is applied directly to h with SMALL_SQUARE <= mean(h^2) <=
+# BIG_SQUARE and an exponent of 0; otherwise exactly through its asymptotes.
+BIG_SQUARE = 2.0**60
+# |h| beyond which (or below 1/WINDOW) every registered phi is a straight line to float64
+# precision; 2**500 also keeps h**2 finite in float64.
+WINDOW = 2.0**500
 
 
 @dataclass(frozen=True)
@@ -76,15 +87,29 @@ class RawStats:
     overflow_kind: str | None = None
 
 
-def memory_estimate(widths: tuple[int, ...], batch: int, dtype: str) -> dict[str, int]:
-    """Bytes a run allocates: weights, stored per-layer arrays, and working buffers."""
+def memory_estimate(
+    widths: tuple[int, ...], batch: int, dtype: str, *, distribution: str = "normal"
+) -> dict[str, int]:
+    """Bytes a run allocates: weights, stored per-layer arrays, and working buffers.
+
+    ``distribution`` is the initializer's: an orthogonal draw goes through a float64 QR.
+    """
     item = np.dtype(DTYPES[dtype]).itemsize
     n_max = max(widths)
     weights = sum(a * b for a, b in pairwise(widths)) * item
     stored = sum(widths[1:]) * batch * item + widths[0] * batch * item
     # delta, the next delta, phi' and one activation buffer, plus one weight-gradient.
     work = 4 * batch * n_max * item + n_max * n_max * item
-    return {"weights": weights, "activations": stored, "work": work}
+    # Python-side bookkeeping per layer (seeds, futures, records, the rendered output):
+    # measured at width 1 as about 7 KiB per layer of peak RSS for a table, 4 KiB for
+    # JSON (benchmarks/bench_extremes.py).
+    records = (len(widths) - 1) * RECORD_BYTES
+    parts = {"weights": weights, "activations": stored, "work": work, "records": records}
+    if distribution == "orthogonal":
+        # Each of the two drawing threads holds a float64 Gaussian, Q and R of the QR and
+        # the cast result: about 32 bytes per entry of the largest matrix (measured).
+        parts["draws"] = 2 * 32 * max(a * b for a, b in pairwise(widths))
+    return parts
 
 
 def available_memory() -> int:
@@ -104,9 +129,16 @@ def available_memory() -> int:
         return 1 << 62
 
 
-def check_memory(widths: tuple[int, ...], batch: int, dtype: str, limit: int | None) -> int:
+def check_memory(
+    widths: tuple[int, ...],
+    batch: int,
+    dtype: str,
+    limit: int | None,
+    *,
+    distribution: str = "normal",
+) -> int:
     """Refuse, before allocating, a run that would not fit; return the estimate in bytes."""
-    parts = memory_estimate(widths, batch, dtype)
+    parts = memory_estimate(widths, batch, dtype, distribution=distribution)
     need = sum(parts.values())
     cap = available_memory() * 9 // 10 if limit is None else limit
     if need > cap:
@@ -120,7 +152,16 @@ def check_memory(widths: tuple[int, ...], batch: int, dtype: str, limit: int | N
 
 
 def _gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB"
+    """A byte count for people: ``512 B``, ``3.1 MiB``, ``20.89 GiB``, ``3.7e+06 TiB``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            x = n / size
+            if unit == "GiB":
+                return f"{x:.2f} GiB"
+            if x < 1000:
+                return f"{x:.3g} {unit}"
+            return f"{x:,.0f} TiB" if x < 1e6 else f"{x:.2e} TiB"
+    return f"{n} B"
 
 
 class _Weights:
@@ -240,7 +281,22 @@ def _mean_and_square(x: np.ndarray, work: np.ndarray) -> tuple[float, float]:
     n = x.size
     mean = float(x.sum(dtype=np.float64)) / n
     np.square(x, out=work)
-    return mean, float(work.sum(dtype=np.float64)) / n
+    square = float(work.sum(dtype=np.float64)) / n
+    if not SMALL_SQUARE <= square < math.inf and x.size:
+        # Some squares overflowed or fell below the dtype's normal range (finite x of
+        # order 1e20 or 1e-20 in float32).  Square x / 2**k instead (exact) and scale
+        # back in float64.
+        top = float(np.max(np.abs(x)))
+        if top > 0 and math.isfinite(top):
+            k = _exponent(top)
+            np.copyto(work, x)
+            _scale(work, -k)
+            np.square(work, out=work)
+            try:
+                square = math.ldexp(float(work.sum(dtype=np.float64)) / n, 2 * k)
+            except OverflowError:
+                square = math.inf
+    return mean, square
 
 
 def _variance(mean: float, square: float) -> float:
@@ -285,12 +341,13 @@ def run(
     dtype = DTYPES[net.dtype]
     L, widths = net.depth, net.widths
     streams = seeds_for(seed, L)
+    e0 = 0  # the batch is x0 * 2**e0
     if inputs is None:
         x0 = np.random.Generator(np.random.SFC64(streams["input"])).standard_normal(
             (batch, widths[0]), dtype=dtype
         )
     else:
-        x0 = np.ascontiguousarray(inputs, dtype=dtype)
+        x0, e0 = _input_batch(inputs, dtype)
     B = x0.shape[0]
 
     nan = np.full(L, np.nan)
@@ -301,9 +358,19 @@ def run(
         weights = weight_cache.weights(net, seed, streams["weights"])
     try:
         with np.errstate(all="ignore"):
-            stored, exps, ok_upto = _forward(net, x0, weights, st, streams["bias"], progress)
+            stored, exps, ok_upto = _forward(
+                net, x0, weights, st, streams["bias"], progress, x0_exp=e0
+            )
             if ok_upto == L:
-                _backward(net, x0, weights, stored, exps, st, streams["probe"], B, progress)
+                _backward(
+                    net, x0, weights, stored, exps, st, streams["probe"], B, progress, x0_exp=e0
+                )
+    except BaseException:
+        # Ctrl-C or an error: drop the draws not started yet, cached or not, or the
+        # interpreter would wait for the pool threads to draw every layer before exiting.
+        if weight_cache is not None:
+            weight_cache.clear()
+        raise
     finally:
         if weight_cache is None:
             weights.cancel()
@@ -312,7 +379,22 @@ def run(
     return st
 
 
-def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None):
+def _input_batch(inputs: np.ndarray, dtype) -> tuple[np.ndarray, int]:
+    """The user's batch as ``(x0, e0)`` with batch = x0 * 2**e0 in ``dtype``.
+
+    A batch of moderate size is used as it is; one far from 1 (raw data of order 1e30,
+    say) is scaled by a power of two first, which is exact and keeps float32 in range.
+    """
+    x = np.asarray(inputs)
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    if top == 0 or not math.isfinite(top) or 2.0**-30 <= top <= 2.0**30:
+        return np.ascontiguousarray(x, dtype=dtype), 0
+    x64 = x.astype(np.float64)
+    k = _exponent(top * math.sqrt(float(np.mean(np.square(x64 / top)))))
+    return np.ascontiguousarray(np.ldexp(x64, -k, out=x64), dtype=dtype), k
+
+
+def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp=0):
     """Fill the forward statistics; return (stored arrays, their exponents, layers done)."""
     dtype = DTYPES[net.dtype]
     act, L, widths = net.act, net.depth, net.widths
@@ -323,7 +405,7 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None):
     bias_rng = np.random.Generator(np.random.SFC64(bias_seed))
     keep_output = act.derivative_from_output is not None
 
-    x, ex = x0, 0  # a_{l-1} = x * 2**ex
+    x, ex = x0, x0_exp  # a_{l-1} = x * 2**ex
     stored: list[np.ndarray] = []
     exps: list[int] = []
     for l in range(1, L + 1):
@@ -343,24 +425,34 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None):
         if not math.isfinite(square):
             st.overflow_kind = "overflow"
             return stored, exps, l - 1
-        if not act.homogeneous and 0 < square < np.finfo(dtype).tiny:
-            st.overflow_kind = "underflow"
-            return stored, exps, l - 1
         _record(st.preact_mean, st.preact_var, st.log10_preact_var, l, mean, square, eh)
         if act.saturation == "dead":
             st.saturated_frac[l - 1] = 1.0 - np.count_nonzero((h > 0).any(axis=0)) / n
 
-        if keep_output:
+        # A non-homogeneous phi is applied to h directly while h is of moderate size;
+        # beyond that (or once h carries an exponent) by _phi_scaled, exactly.
+        if not act.homogeneous and (eh != 0 or not SMALL_SQUARE <= square <= BIG_SQUARE):
+            k = _exponent(math.sqrt(square))
+            _scale(h, -k)
+            eh += k
+            stored.append(_PreAct(h, eh))
+            t, ea = _phi_scaled(act, h, eh)
+            a = abuf[: h.size].reshape(h.shape)
+            np.copyto(a, t, casting="same_kind")
+            del t
+        elif keep_output:
             a = act.fn(h, out=h)
             stored.append(a)
+            ea = eh
         else:
             stored.append(h)
             a = act.fn(h, out=abuf[: h.size].reshape(h.shape))
-        ea = eh
+            ea = eh
         mean, square = _mean_and_square(a, w)
         _record(st.act_mean, st.act_var, st.log10_act_var, l, mean, square, ea)
         if act.saturation == "flat":
-            st.saturated_frac[l - 1] = float(np.count_nonzero(act.flat(a))) / a.size
+            true_a = a if ea == 0 else np.ldexp(a, ea, dtype=np.float64)
+            st.saturated_frac[l - 1] = float(np.count_nonzero(act.flat(true_a))) / a.size
         elif act.saturation == "none":
             st.saturated_frac[l - 1] = 0.0
         if act.homogeneous:
@@ -373,6 +465,87 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None):
         if progress is not None:
             progress(1)
     return stored, exps, L
+
+
+class _PreAct(NamedTuple):
+    """What the forward pass keeps of a layer evaluated by :func:`_phi_scaled`: h * 2**e."""
+
+    h: np.ndarray
+    e: int
+
+
+def _dphi(act: Activation, dphi, item, out: np.ndarray) -> np.ndarray:
+    """phi'(h_l) into ``out``, from what the forward pass stored for layer l."""
+    if isinstance(item, _PreAct):
+        np.copyto(out, _dphi_scaled(act, item.h, item.e), casting="same_kind")
+        return out
+    return dphi(item, out=out)
+
+
+@functools.lru_cache(maxsize=64)
+def _asymptotes(act: Activation) -> tuple[float, ...]:
+    """phi's straight lines far out and near 0, read off the registry's own phi and phi'.
+
+    For |h| > WINDOW every registered phi is ``A h + B`` with ``phi' = A`` (one line each
+    side) to float64 precision, and for 0 < |h| < 1/WINDOW it is ``phi(0) + phi'(0+-) h``
+    (tests/test_extremes.py checks both for every activation).
+    """
+    x = np.array([-WINDOW, WINDOW, -1 / WINDOW, 1 / WINDOW])
+    with np.errstate(all="ignore"):
+        f, d = act.fn(x), act.derivative(x)
+        f0 = float(act.fn(np.zeros(1))[0])
+    a_neg, a_pos = float(d[0]), float(d[1])
+    return a_neg, float(f[0]) + a_neg * WINDOW, a_pos, float(f[1]) - a_pos * WINDOW, f0, *d[2:]
+
+
+def _phi_scaled(act: Activation, s: np.ndarray, e: int) -> tuple[np.ndarray, int]:
+    """phi(s * 2**e) as float64 ``(t, ea)`` with phi = t * 2**ea and t of order 1.
+
+    Exact to float64 rounding for any integer ``e``, however far ``s * 2**e`` lies
+    outside float64: there phi is its asymptote (see :func:`_asymptotes`), split into a
+    part proportional to h (kept relative to 2**e) and a constant.
+    """
+    a_neg, b_neg, a_pos, b_pos, f0, d0_neg, d0_pos = _asymptotes(act)
+    s = s.astype(np.float64)
+    x = np.ldexp(s, e)  # the true h, where float64 holds it
+    ax = np.abs(x)
+    big, small = ax > WINDOW, ax < 1 / WINDOW
+    del ax
+    pos = s > 0
+    # phi(h) = lin * 2**e + const
+    lin = np.where(big, np.where(pos, a_pos, a_neg), 0.0)
+    lin[small] = np.where(pos[small], d0_pos, d0_neg)
+    lin *= s
+    const = np.where(big, np.where(pos, b_pos, b_neg), 0.0)
+    const[small] = f0
+    mid = ~(big | small)
+    const[mid] = act.fn(x[mid])
+    del x, big, small, pos, mid, s
+    tops = []
+    top = float(np.max(np.abs(lin))) if lin.size else 0.0
+    if top > 0:
+        tops.append(_exponent(top) + e)
+    top = float(np.max(np.abs(const))) if const.size else 0.0
+    if top > 0:
+        tops.append(_exponent(top))
+    if not tops:
+        return const, 0  # phi = 0 everywhere
+    ea = max(tops)  # both parts below 2**(ea+1): neither overflows, the smaller may vanish
+    t = np.ldexp(lin, e - ea, out=lin)
+    t += np.ldexp(const, -ea, out=const)
+    k = _exponent(math.sqrt(float(np.mean(np.square(t)))))
+    return np.ldexp(t, -k, out=t), ea + k
+
+
+def _dphi_scaled(act: Activation, s: np.ndarray, e: int) -> np.ndarray:
+    """phi'(s * 2**e) in float64, exact to float64 rounding for any integer ``e``."""
+    x = np.ldexp(s.astype(np.float64), e)
+    # Far out phi' is constant and near 0 it is phi'(0+-) (see _asymptotes): evaluate it
+    # at the edge of the window, keeping the sign of h.
+    np.clip(x, -WINDOW, WINDOW, out=x)
+    tiny = (np.abs(x) < 1 / WINDOW) & (s != 0)
+    x[tiny] = np.copysign(1 / WINDOW, s[tiny])
+    return act.derivative(x)
 
 
 def _draw_bias(net, l, rng, bstd, dtype):
@@ -392,7 +565,9 @@ def _record(mean_arr, var_arr, log_arr, l, mean, square, e):
     log_arr[l - 1] = _log10(var, 2 * e)
 
 
-def _backward(net, x0, weights, stored, exps, st: RawStats, probe_seed, B, progress=None):
+def _backward(
+    net, x0, weights, stored, exps, st: RawStats, probe_seed, B, progress=None, *, x0_exp=0
+):
     """Fill the gradient statistics, from layer L down to 1."""
     dtype = DTYPES[net.dtype]
     act, L, widths = net.act, net.depth, net.widths
@@ -406,7 +581,7 @@ def _backward(net, x0, weights, stored, exps, st: RawStats, probe_seed, B, progr
     d = deltas[0][: B * widths[L]].reshape(B, widths[L])
     probe = np.random.Generator(np.random.SFC64(probe_seed))
     probe.standard_normal(out=d, dtype=dtype)  # g, the fixed probe of each sample's output
-    d *= dphi(stored[L - 1], out=buf[: d.size].reshape(d.shape))  # delta_L = g phi'(h_L)
+    d *= _dphi(act, dphi, stored[L - 1], buf[: d.size].reshape(d.shape))  # g phi'(h_L)
     eg = 0  # true delta_l = d * 2**eg
     for l in range(L, 0, -1):
         square = _mean_and_square(d, buf[: d.size].reshape(d.shape))[1]
@@ -419,7 +594,12 @@ def _backward(net, x0, weights, stored, exps, st: RawStats, probe_seed, B, progr
 
         # dL/dW_l = a_{l-1}^T delta_l / B, with a_{l-1} = prev * 2**ep.
         if l == 1:
-            prev, ep = x0, 0
+            prev, ep = x0, x0_exp
+        elif isinstance(stored[l - 2], _PreAct):
+            t, ep = _phi_scaled(act, *stored[l - 2])
+            prev = buf[: t.size].reshape(t.shape)
+            np.copyto(prev, t, casting="same_kind")
+            del t
         elif keep_output:
             prev, ep = stored[l - 2], exps[l - 2]
         else:
@@ -439,6 +619,5 @@ def _backward(net, x0, weights, stored, exps, st: RawStats, probe_seed, B, progr
         # delta_{l-1} = (delta_l @ W_l^T) * phi'(h_{l-1})
         nxt = deltas[(L - l + 1) % 2][: B * widths[l - 1]].reshape(B, widths[l - 1])
         d = np.matmul(d, weights[l].T, out=nxt)  # (B, n_{l-1})
-        s = stored[l - 2]
-        d *= dphi(s, out=buf[: s.size].reshape(s.shape))
+        d *= _dphi(act, dphi, stored[l - 2], buf[: d.size].reshape(d.shape))
         stored[l - 1] = None  # free layer l's array as soon as it is used

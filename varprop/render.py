@@ -12,6 +12,7 @@ import io
 import json
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import fields
 
 from rich import box
 from rich.console import Group
@@ -88,8 +89,10 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
         f"{c.init} + {c.act}  depth {c.depth}  width {c.width}  batch {c.batch}  "
         f"sigma_w^2 {num(c.weight_var)}  bias std {num(c.bias_std)}  seed {c.seed}  {c.dtype}"
     )
+    if c.input != "normal":
+        title += f"  input {c.input}, {c.widths[0]} features"
     table = Table(
-        title=title,
+        title=Text(title),
         title_justify="left",
         header_style="bold",
         box=box.SIMPLE_HEAD,
@@ -154,7 +157,8 @@ def summary_text(result: SimulationResult) -> Text:
     if s.overflow_layer is not None:
         out.append(
             f"{s.overflow_kind or 'overflow'}: values left {result.config.dtype} range at layer "
-            f"{s.overflow_layer}; figures from there on cannot be stated\n",
+            f"{s.overflow_layer}; forward figures stop there, and no gradient can be stated "
+            "(backpropagation starts at the last layer)\n",
             style="bold red",
         )
     if s.theory_max_log10_error is not None:
@@ -295,4 +299,197 @@ def registry_csv() -> str:
     for kind, rows in (("initializer", inits), ("activation", acts)):
         for r in rows:
             writer.writerow([kind, r["name"], " ".join(r["aliases"]), r["summary"]])
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- compare, grid, seeds
+# Their tables and charts live in varprop/charts.py; CSV is layers_csv over every run.
+
+
+def sweep_json(groups: Sequence[Sequence[SimulationResult]], *, with_aggregate: bool) -> str:
+    """``{"varprop_version", "runs": [...]}`` (DESIGN.md), every seed's run in order.
+
+    ``groups[i]`` holds pair ``i``'s runs, one per seed.  ``with_aggregate`` adds
+    ``"aggregate"``: per pair, the mean and min-max band of the log10 figures over seeds.
+    """
+    from varprop import __version__
+    from varprop.sweep import aggregate_dict
+
+    obj: dict = {
+        "varprop_version": __version__,
+        "runs": [r.to_dict() for runs in groups for r in runs],
+    }
+    if with_aggregate:
+        obj["aggregate"] = aggregate_dict(groups)
+    return to_json(obj)
+
+
+# ---------------------------------------------------------------- theory and recommend
+
+
+def theory_table(result, *, every: int = 1) -> Group:
+    """Per-layer mean-field prediction, then the fixed-point analysis and verdicts."""
+    c, s = result.config, result.summary
+    title = (
+        f"theory: {c.init} + {c.act}  depth {c.depth}  sigma_w^2 {num(c.weight_var)}  "
+        f"sigma_b^2 {num(c.bias_var)}  E[a0^2] {num(c.input_second_moment)}  (infinite width)"
+    )
+    table = Table(
+        title=Text(title), title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )  # fmt: skip
+    for name in ("layer", "q = Var(h)", "Var(a)", "chi", "RMS(δ)", "δ_l / δ_L"):
+        table.add_column(name, justify="right", no_wrap=True)
+    layers = result.layers
+    top = layers[-1].log10_grad_rms
+    q1 = layers[0].log10_preact_var
+    for i in thin(len(layers), every):
+        t = layers[i]
+        cumulative = None if t.log10_grad_rms is None or top is None else t.log10_grad_rms - top
+        table.add_row(
+            str(t.layer),
+            Text(sci(t.log10_preact_var), style=relative_style(t.log10_preact_var, q1)),
+            sci(t.log10_act_var),
+            num(t.chi, 4),
+            sci(t.log10_grad_rms),
+            Text(sci(cumulative), style=relative_style(cumulative, 0.0)),
+        )
+    out = Text()
+    fixed = {
+        "fixed": f"q* = {num(s.q_star, 4)}",
+        "zero": "q* = 0 (the signal fades toward zero)",
+        "every": "every q is a fixed point (homogeneous activation, critical weight variance)",
+        "diverges": "no fixed point: q grows without bound",
+    }.get(s.fixed_point or "", "no fixed point")
+    out.append(f"fixed point: {fixed}")
+    if s.fixed_point_stable is not None:
+        out.append(
+            "  (stable)" if s.fixed_point_stable else "  (UNSTABLE)",
+            style="green" if s.fixed_point_stable else "bold red",
+        )
+    out.append(f"\nchi_1 = {num(s.chi_1, 4)}  phase: ")
+    out.append(s.phase or "-", style={"critical": "bold green"}.get(s.phase or "", "bold"))
+    out.append(f"  xi_q = {_depth_scale_text(s.xi_q)}  xi_c = {_depth_scale_text(s.xi_c)}\n")
+    out.append("forward:  ")
+    out.append(s.forward, style=VERDICT_STYLE.get(s.forward, ""))
+    out.append(f"  q_L / q_1 = {sci(s.log10_preact_var_ratio)}\n")
+    out.append("backward: ")
+    out.append(s.backward, style=VERDICT_STYLE.get(s.backward, ""))
+    out.append(f"  RMS(δ) layer 1 / layer L = {sci(s.log10_grad_rms_ratio)}")
+    if s.note:
+        out.append(f"\n{s.note}", style="dim")
+    return Group(table, out)
+
+
+def _depth_scale_text(xi: float | None) -> str:
+    """Depth scale in layers per e-fold; infinite at criticality."""
+    if xi is None:
+        return "inf"
+    return f"{xi:.3g} layers" + (" (growth)" if xi < 0 else "")
+
+
+def theory_csv(result) -> str:
+    from varprop.results import TheoryLayer
+
+    names = [f.name for f in fields(TheoryLayer)]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["init", "act", *names])
+    for layer in result.layers:
+        row = [_csv_value(getattr(layer, n)) for n in names]
+        writer.writerow([result.config.init, result.config.act, *row])
+    return buf.getvalue()
+
+
+CRITERION_TITLES = {
+    "forward": "forward (q=1 fixed)",
+    "edge_of_chaos": "edge of chaos",
+    "kumar": "Kumar 2017",
+    "torch_gain": "torch gain^2",
+}
+
+
+def recommend_table(result) -> Group:
+    """Criteria, then every named initializer against the activation, then the answer."""
+    criteria = Table(
+        title=Text(
+            f"sigma_w^2 for {result.act} (sigma_b^2 = {num(result.bias_var)}), by criterion"
+        ),
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for name, justify in (
+        ("criterion", "left"),
+        ("sigma_w^2", "right"),
+        ("q*", "right"),
+        ("stable", "left"),
+        ("chi_1", "right"),
+        ("phase", "left"),
+    ):
+        criteria.add_column(name, justify=justify, no_wrap=True)
+    notes = Text()
+    for c in result.criteria:
+        stable = {True: Text("yes", "green"), False: Text("NO", "bold red")}.get(
+            c.stable, Text("-")
+        )
+        best = c.name == result.best_criterion
+        criteria.add_row(
+            Text(("* " if best else "  ") + CRITERION_TITLES.get(c.name, c.name), "bold" * best),
+            num(c.sigma_w2, 4),
+            num(c.q_star, 3),
+            stable,
+            num(c.chi_1, 4),
+            c.phase or "-",
+        )
+        if c.note:
+            notes.append(f"{c.name}: ", style="bold")
+            notes.append(c.note + "\n")
+    inits = Table(
+        title=Text(
+            f"named initializers with {result.act} (theory, width {result.width}, "
+            f"{result.depth} layers)"
+        ),
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for name in ("init", "sigma_w^2", "Var x/layer", "grad x/layer", "q*", "verdict"):
+        inits.add_column(name, justify="left" if name in ("init", "verdict") else "right")
+    for i in result.inits:
+        good = i.verdict == "stable"
+        inits.add_row(
+            Text(("✓ " if good else "  ") + i.init, "bold green" if good else ""),
+            num(i.sigma_w2, 4),
+            num(i.forward_factor, 3),
+            num(i.grad_factor, 3),
+            num(i.q_star, 3),
+            Text(i.verdict, VERDICT_STYLE.get(i.verdict.split()[0], "")),
+        )
+    answer = Text("best: ", style="bold")
+    answer.append(str(result.best_init), style="bold green")
+    if result.best_sigma_w2 is not None:
+        answer.append(f"  (sigma_w^2 = {num(result.best_sigma_w2, 4)}, --init {result.best_init})")
+    answer.append(f"\n{result.note}")
+    return Group(criteria, notes, inits, answer)
+
+
+def recommend_csv(result) -> str:
+    """Tidy: one row per criterion, then one per named initializer."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(
+        ["kind", "name", "sigma_w2", "q_star", "stable", "chi_1", "forward_factor",
+         "grad_factor", "verdict", "note"]
+    )  # fmt: skip
+    for c in result.criteria:
+        writer.writerow(
+            ["criterion", c.name, *map(_csv_value, (c.sigma_w2, c.q_star, c.stable, c.chi_1)),
+             "", "", c.phase or "", c.note]
+        )  # fmt: skip
+    for i in result.inits:
+        values = (i.sigma_w2, i.q_star, None, i.chi_1, i.forward_factor, i.grad_factor)
+        writer.writerow(["init", i.init, *map(_csv_value, values), i.verdict, ""])
     return buf.getvalue()

@@ -74,11 +74,12 @@ class Config:
 class Summary:
     """Verdicts and overall factors of a run.
 
-    ``preact_var_ratio`` is layer L over layer 1; ``grad_rms_ratio`` is layer 1 over
-    layer L (so both read > 1 for growth in the direction the signal travels... of the
-    forward pass and < 1 when gradients shrink toward the input).  ``*_factor`` are the
-    geometric-mean per-layer factors.  ``overflow_layer`` is the first layer whose values
-    left floating-point range (``overflow_kind`` says which way), or None.
+    ``preact_var_ratio`` is Var(h) at layer L over layer 1, the way the signal travels;
+    ``grad_rms_ratio`` is the gradient RMS at layer 1 over layer L, the way the gradient
+    travels.  Both read < 1 when their signal shrinks.  ``forward_factor`` and
+    ``backward_factor`` are the same ratios per layer (geometric means).
+    ``overflow_layer`` is the first layer whose values left floating-point range
+    (``overflow_kind`` says which way), or None.
     """
 
     forward: str  # stable | vanishing | exploding | saturated | unknown
@@ -118,3 +119,186 @@ class SimulationResult:
 
 
 LAYER_FIELDS = tuple(f.name for f in fields(LayerStats))
+
+
+# --------------------------------------------------------------------------------------
+# Mean-field theory (varprop.meanfield): the simulate shape with no sampling.
+
+
+@dataclass(frozen=True)
+class TheoryLayer:
+    """Mean-field figures of layer ``l`` at infinite width.
+
+    ``preact_var`` is q_l, ``chi`` is sigma_{w,l}^2 E[phi'(h_l)^2] and ``grad_rms`` is
+    sqrt(E[delta_l^2]).  Plain fields are None where the value leaves float64 range; the
+    ``log10_*`` forms are stated whenever the value is positive.
+    """
+
+    layer: int
+    preact_mean: float | None  # 0: the weights have mean zero
+    preact_var: float | None
+    act_mean: float | None
+    act_var: float | None
+    chi: float | None
+    grad_rms: float | None
+    log10_preact_var: float | None = None
+    log10_act_var: float | None = None
+    log10_grad_rms: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TheoryConfig:
+    """What was predicted.  ``weight_var`` and ``bias_var`` are those of the last layer."""
+
+    init: str
+    act: str
+    depth: int
+    width: int
+    weight_var: float
+    bias_var: float
+    bias_std: float
+    widths: tuple[int, ...] = ()
+    input_second_moment: float = 1.0
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+
+@dataclass(frozen=True)
+class TheorySummary:
+    """Verdicts and ratios as for a simulation, plus the fixed-point analysis.
+
+    ``q_star`` is the fixed point the variance map reaches from q_1 (None when q grows
+    without bound), ``chi_1`` is chi there (its limit for q -> inf when q diverges),
+    ``phase`` is ``ordered`` | ``critical`` | ``chaotic``.  ``xi_q = -1/ln(chi_q)`` with
+    chi_q the slope of the map at q*, ``xi_c = -1/ln(chi_1)``: layers per e-fold, None
+    where infinite; negative values are e-folds of growth.  ``fixed_point`` says what
+    kind of fixed point q* is (``fixed`` | ``zero`` | ``every`` | ``diverges``) and
+    ``fixed_point_stable`` whether the map's slope there is below 1 (None at exactly 1).
+    ``overflow_layer`` is the first layer whose plain figures leave float64 range (their
+    log10 forms are still given).
+    """
+
+    forward: str
+    backward: str
+    preact_var_ratio: float | None
+    grad_rms_ratio: float | None
+    log10_preact_var_ratio: float | None = None
+    log10_grad_rms_ratio: float | None = None
+    forward_factor: float | None = None
+    backward_factor: float | None = None
+    overflow_layer: int | None = None
+    overflow_kind: str | None = None
+    q_star: float | None = None
+    chi_1: float | None = None
+    phase: str | None = None
+    xi_q: float | None = None
+    xi_c: float | None = None
+    fixed_point: str | None = None
+    fixed_point_stable: bool | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TheoryResult:
+    """A mean-field prediction: config, one :class:`TheoryLayer` per layer, a summary."""
+
+    version: str
+    config: TheoryConfig
+    layers: tuple[TheoryLayer, ...]
+    summary: TheorySummary
+
+    def to_dict(self) -> dict:
+        return {
+            "varprop_version": self.version,
+            "config": self.config.to_dict(),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "summary": self.summary.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One rule for choosing sigma_w^2, and what the variance map then does.
+
+    ``sigma_w2`` is None where the rule has no answer for the activation.  ``q_star``
+    and ``stable`` describe the fixed point the map reaches (``stable``: slope below 1;
+    None when the slope is exactly 1 or there is no fixed point).
+    """
+
+    name: str
+    sigma_w2: float | None
+    q_star: float | None
+    stable: bool | None
+    chi_1: float | None = None
+    phase: str | None = None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        del d["name"]
+        return d
+
+
+@dataclass(frozen=True)
+class InitVerdict:
+    """How one named initializer fares with the activation, on square layers.
+
+    ``forward_factor`` is q_2 / q_1 from q_1 = 1 (the per-layer variance factor there),
+    ``grad_factor`` is chi at q = 1; ``forward``/``backward`` are the theory's verdicts
+    over ``RecommendResult.depth`` layers from a unit-variance input.
+    """
+
+    init: str
+    sigma_w2: float
+    bias_var: float
+    forward_factor: float | None
+    grad_factor: float | None
+    q_star: float | None
+    chi_1: float | None
+    forward: str
+    backward: str
+    verdict: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RecommendResult:
+    """Which weight variance an activation needs, by several criteria."""
+
+    version: str
+    act: str
+    bias_var: float
+    width: int
+    depth: int
+    criteria: tuple[Criterion, ...]
+    inits: tuple[InitVerdict, ...]
+    best_criterion: str | None
+    best_sigma_w2: float | None
+    best_init: str | None
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        return {
+            "varprop_version": self.version,
+            "act": self.act,
+            "bias_var": self.bias_var,
+            "width": self.width,
+            "depth": self.depth,
+            "criteria": {c.name: c.to_dict() for c in self.criteria},
+            "best_init": self.best_init,
+            "best_criterion": self.best_criterion,
+            "best_sigma_w2": self.best_sigma_w2,
+            "inits": [i.to_dict() for i in self.inits],
+            "note": self.note,
+        }

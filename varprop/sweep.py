@@ -1,0 +1,374 @@
+"""Many runs at once: pairs (``varprop compare``), grids and several seeds.
+
+Pure aggregation: no click, no rich.  Progress goes out through a callback.
+
+A *pair* is ``INIT:ACT``, split at the first colon so that the activation keeps its
+own parameter (``he:leaky-relu:0.2``); the initializer may be a number, ``sigma_w^2``
+(``1.5:tanh``).
+
+Several seeds.  Runs with seeds ``seed, seed+1, ..., seed+N-1`` are summarised per
+layer and per summary figure by the mean and the min-max band of the **log10** values.
+Variances and gradient ratios are multiplicative (a product of per-layer factors), so
+the mean of their logs (the geometric mean) is the right average: one seed at 1e+3 and
+one at 1e-3 average to 1, not to 500.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from varprop.activations import get_activation
+from varprop.errors import VarpropError
+from varprop.initializers import get_initializer
+from varprop.network import WeightCache
+from varprop.results import SimulationResult
+
+# The pairs the literature prescribes, keyed by (base initializer, activation).
+MATCHED: dict[tuple[str, str], str] = {
+    ("he", "relu"): "He et al. 2015",
+    ("lecun", "selu"): "Klambauer et al. 2017",
+    ("xavier", "tanh"): "Glorot & Bengio 2010",
+}
+
+BAND = "min-max"
+AVERAGE = "mean of log10 values (geometric mean), over seeds"
+
+Progress = Callable[[int], None]
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True)
+class Pair:
+    """An initializer spec and an activation spec, as the user wrote them."""
+
+    init: str
+    act: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.init}:{self.act}"
+
+
+def parse_pair(text: str) -> Pair:
+    """``he:relu`` -> Pair("he", "relu"); raises VarpropError naming the valid choices."""
+    init, colon, act = str(text).strip().partition(":")
+    if not colon:
+        raise VarpropError(
+            f"pair {text!r} must be INIT:ACT, e.g. he:relu, xavier:tanh or 1.5:tanh; "
+            f"initializers: {_init_choices()}; activations: {_act_choices()}"
+        )
+    for kind, spec, check in (("initializer", init, _check_init), ("activation", act, _check_act)):
+        if not spec.strip():
+            raise VarpropError(
+                f"pair {text!r} has no {kind}; write INIT:ACT, e.g. he:relu; "
+                f"{kind}s: {_init_choices() if kind == 'initializer' else _act_choices()}"
+            )
+        check(spec, f"pair {text!r}: ")
+    return Pair(init.strip(), act.strip())
+
+
+def parse_names(text: str, kind: str) -> tuple[str, ...]:
+    """A comma-separated list of initializers (``kind="init"``) or activations."""
+    check = _check_init if kind == "init" else _check_act
+    names: list[str] = []
+    for item in str(text).split(","):
+        name = item.strip()
+        if not name:
+            what = "initializers" if kind == "init" else "activations"
+            choices = _init_choices() if kind == "init" else _act_choices()
+            raise VarpropError(f"empty name in {text!r}; {what}: {choices}")
+        check(name, "")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def _check_init(spec: str, prefix: str) -> None:
+    try:
+        get_initializer(spec)
+    except VarpropError as e:
+        raise VarpropError(prefix + str(e)) from None
+
+
+def _check_act(spec: str, prefix: str) -> None:
+    try:
+        get_activation(spec)
+    except VarpropError as e:
+        raise VarpropError(prefix + str(e)) from None
+
+
+def _init_choices() -> str:
+    from varprop.initializers import _choices
+
+    return _choices()
+
+
+def _act_choices() -> str:
+    from varprop.activations import activation_names
+
+    return ", ".join(activation_names())
+
+
+def grid_pairs(inits: Sequence[str], acts: Sequence[str]) -> list[Pair]:
+    """Row-major: every activation for the first initializer, then the next."""
+    return [Pair(i, a) for i in inits for a in acts]
+
+
+def is_matched(init: str, act: str) -> str | None:
+    """The reference when the literature prescribes this pair (any flavour of the init)."""
+    base = get_initializer(init).name
+    for flavour in ("-uniform", "-truncated", "-normal"):
+        base = base.removesuffix(flavour)
+    return MATCHED.get((base, get_activation(act).label))
+
+
+# ---------------------------------------------------------------- running
+
+
+def run_pairs(
+    pairs: Sequence[Pair],
+    *,
+    seed: int = 0,
+    seeds: int = 1,
+    progress: Progress | None = None,
+    **options,
+) -> list[list[SimulationResult]]:
+    """Simulate every pair with seeds ``seed .. seed+seeds-1``; ``[pair][seed]`` results.
+
+    ``options`` are :func:`varprop.simulate`'s (depth, width, batch, dtype, ...), shared
+    by all runs.  Runs that draw the same weights (same initializer and seed) are done
+    one after another and share one draw; the results are identical to separate
+    ``simulate`` calls.  ``progress(n)`` counts layers done, 2 L per run (see
+    :func:`total_work`).
+    """
+    from varprop.api import simulate
+
+    if not isinstance(seeds, int) or seeds < 1:
+        raise VarpropError(f"seeds must be an integer >= 1, got {seeds!r}", param="--seeds")
+    depth = _depth(options)
+    cache = WeightCache()
+    results: dict[tuple[int, int], SimulationResult] = {}
+    for i, k in _schedule(pairs, seeds):
+        done = 0
+
+        def tick(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress is not None:
+                progress(n)
+
+        results[i, k] = simulate(
+            init=pairs[i].init,
+            act=pairs[i].act,
+            seed=seed + k,
+            weight_cache=cache,
+            progress=tick,
+            **options,
+        )
+        if progress is not None and done < 2 * depth:
+            progress(2 * depth - done)  # an overflowed run skips the rest
+    cache.clear()
+    return [[results[i, k] for k in range(seeds)] for i in range(len(pairs))]
+
+
+def total_work(n_runs: int, options: dict) -> int:
+    """Units ``progress`` will count for ``n_runs`` runs: two per layer (forward, back)."""
+    return 2 * _depth(options) * n_runs
+
+
+def _depth(options: dict) -> int:
+    widths = options.get("widths")
+    return len(widths) if widths else int(options.get("depth", 50))
+
+
+def _schedule(pairs: Sequence[Pair], seeds: int) -> list[tuple[int, int]]:
+    """(pair index, seed offset) in an order that keeps weight-sharing runs adjacent."""
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(pairs):
+        groups.setdefault(_weight_group(p.init), []).append(i)
+    return [(i, k) for members in groups.values() for k in range(seeds) for i in members]
+
+
+def _weight_group(init: str) -> str:
+    try:
+        i = get_initializer(init)
+    except VarpropError:
+        return init  # simulate will report it
+    return f"{i.distribution}:{i.name}"
+
+
+# ---------------------------------------------------------------- aggregation
+
+
+@dataclass(frozen=True)
+class Band:
+    """Mean and min-max band of the values that could be stated (``n`` of them)."""
+
+    mean: float | None
+    min: float | None
+    max: float | None
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float | None]) -> Band:
+        xs = [x for x in values if x is not None and math.isfinite(x)]
+        if not xs:
+            return cls(None, None, None, 0)
+        return cls(math.fsum(xs) / len(xs), min(xs), max(xs), len(xs))
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean, "min": self.min, "max": self.max, "n": self.n}
+
+
+@dataclass(frozen=True)
+class LayerBand:
+    """One layer over seeds: log10 figures as bands, theory (seed-free) as is."""
+
+    layer: int
+    log10_preact_var: Band
+    log10_grad_rms: Band
+    saturated_frac: Band
+    theory_preact_var: float | None
+    theory_grad_rms: float | None
+
+    def to_dict(self) -> dict:
+        return {
+            "layer": self.layer,
+            "log10_preact_var": self.log10_preact_var.to_dict(),
+            "log10_grad_rms": self.log10_grad_rms.to_dict(),
+            "saturated_frac": self.saturated_frac.to_dict(),
+            "theory_preact_var": self.theory_preact_var,
+            "theory_grad_rms": self.theory_grad_rms,
+        }
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """One pair over its seeds.
+
+    ``forward``/``backward`` are the verdict most seeds gave (ties: the first seed's);
+    ``*_votes`` count each verdict.  Ratios and per-layer factors are log10 bands:
+    ``log10_preact_var_ratio`` is layer L over layer 1, ``log10_grad_rms_ratio`` layer 1
+    over layer L, the factors the same divided by L - 1.  The ``theory_*`` ratios are
+    the mean-field prediction of the same figures (None until theory fills the layers).
+    """
+
+    init: str
+    act: str
+    seeds: tuple[int, ...]
+    forward: str
+    backward: str
+    forward_votes: dict[str, int]
+    backward_votes: dict[str, int]
+    log10_preact_var_ratio: Band
+    log10_grad_rms_ratio: Band
+    log10_forward_factor: Band
+    log10_backward_factor: Band
+    theory_log10_preact_var_ratio: float | None
+    theory_log10_grad_rms_ratio: float | None
+    overflowed: int  # seeds whose values left float range
+    layers: tuple[LayerBand, ...]
+
+    @property
+    def stable(self) -> bool:
+        return self.forward == "stable" and self.backward == "stable"
+
+    def to_dict(self) -> dict:
+        return {
+            "init": self.init,
+            "act": self.act,
+            "seeds": list(self.seeds),
+            "forward": self.forward,
+            "backward": self.backward,
+            "forward_votes": dict(self.forward_votes),
+            "backward_votes": dict(self.backward_votes),
+            "log10_preact_var_ratio": self.log10_preact_var_ratio.to_dict(),
+            "log10_grad_rms_ratio": self.log10_grad_rms_ratio.to_dict(),
+            "log10_forward_factor": self.log10_forward_factor.to_dict(),
+            "log10_backward_factor": self.log10_backward_factor.to_dict(),
+            "theory_log10_preact_var_ratio": self.theory_log10_preact_var_ratio,
+            "theory_log10_grad_rms_ratio": self.theory_log10_grad_rms_ratio,
+            "overflowed": self.overflowed,
+            "layers": [layer.to_dict() for layer in self.layers],
+        }
+
+
+def aggregate(runs: Sequence[SimulationResult]) -> Aggregate:
+    """Summarise the runs of one pair (one per seed; at least one)."""
+    if not runs:
+        raise VarpropError("aggregate needs at least one run")
+    first = runs[0]
+    L = len(first.layers)
+    summaries = [r.summary for r in runs]
+    fwd = [s.log10_preact_var_ratio for s in summaries]
+    bwd = [s.log10_grad_rms_ratio for s in summaries]
+    per_layer = (L - 1) if L > 1 else None
+    layers = tuple(
+        LayerBand(
+            layer=j + 1,
+            log10_preact_var=Band.of([r.layers[j].log10_preact_var for r in runs]),
+            log10_grad_rms=Band.of([r.layers[j].log10_grad_rms for r in runs]),
+            saturated_frac=Band.of([r.layers[j].saturated_frac for r in runs]),
+            theory_preact_var=first.layers[j].theory_preact_var,
+            theory_grad_rms=first.layers[j].theory_grad_rms,
+        )
+        for j in range(L)
+    )
+    theory_fwd, theory_bwd = theory_log10_ratios(first)
+    return Aggregate(
+        init=first.config.init,
+        act=first.config.act,
+        seeds=tuple(r.config.seed for r in runs),
+        forward=_vote([s.forward for s in summaries]),
+        backward=_vote([s.backward for s in summaries]),
+        forward_votes=dict(Counter(s.forward for s in summaries)),
+        backward_votes=dict(Counter(s.backward for s in summaries)),
+        log10_preact_var_ratio=Band.of(fwd),
+        log10_grad_rms_ratio=Band.of(bwd),
+        log10_forward_factor=Band.of(_per_layer(fwd, per_layer)),
+        log10_backward_factor=Band.of(_per_layer(bwd, per_layer)),
+        theory_log10_preact_var_ratio=theory_fwd,
+        theory_log10_grad_rms_ratio=theory_bwd,
+        overflowed=sum(s.overflow_layer is not None for s in summaries),
+        layers=layers,
+    )
+
+
+def theory_log10_ratios(result: SimulationResult) -> tuple[float | None, float | None]:
+    """Mean-field log10 of Var(h) layer L / layer 1 and grad RMS layer 1 / layer L."""
+    first, last = result.layers[0], result.layers[-1]
+    return (
+        _log_ratio(last.theory_preact_var, first.theory_preact_var),
+        _log_ratio(first.theory_grad_rms, last.theory_grad_rms),
+    )
+
+
+def _log_ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or not (a > 0 and b > 0):
+        return None
+    return math.log10(a) - math.log10(b)
+
+
+def _per_layer(values: Sequence[float | None], steps: int | None) -> list[float | None]:
+    return [None if v is None or not steps else v / steps for v in values]
+
+
+def _vote(verdicts: Sequence[str]) -> str:
+    # most_common keeps first-seen order among equal counts: ties go to the first seed.
+    return Counter(verdicts).most_common(1)[0][0]
+
+
+def aggregate_dict(groups: Sequence[Sequence[SimulationResult]]) -> dict:
+    """The ``"aggregate"`` object of the JSON output: one entry per pair."""
+    seeds = [r.config.seed for r in groups[0]] if groups else []
+    return {
+        "seeds": seeds,
+        "average": AVERAGE,
+        "band": BAND,
+        "pairs": [aggregate(runs).to_dict() for runs in groups],
+    }
