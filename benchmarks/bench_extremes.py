@@ -26,6 +26,7 @@ CASES = [
     ("deep: he relu, depth 10000, width 64", "--init he --act relu", 10000, 64, 256, False),
     ("wide: he relu, width 4096, depth 10", "--init he --act relu", 10, 4096, 256, False),
     ("wide: he gelu, width 4096, depth 10", "--init he --act gelu", 10, 4096, 256, False),
+    ("wide, scaled: normal gelu, w 4096, d 10", "--init normal --act gelu", 10, 4096, 256, False),
     ("issue: xavier relu, depth 5000, width 64", "--init xavier --act relu", 5000, 64, 256, False),
     ("issue: normal relu, depth 500, width 512", "--init normal --act relu", 500, 512, 256, True),
     ("beyond float64: he gelu, depth 2000, w 128", "--init he --act gelu", 2000, 128, 256, False),
@@ -76,8 +77,10 @@ def main() -> None:
             args += ["--batch", str(batch)]
         wall, peak, status = measure(args, env)
         dist = "orthogonal" if "orthogonal" in options else "normal"
-        est = memory_estimate((width,) * (depth + 1), batch, "float32", distribution=dist)
-        est = sum(est.values())
+        homo = "--act relu" in options or "--act" not in options
+        widths = (width,) * (depth + 1)
+        parts = memory_estimate(widths, batch, "float32", distribution=dist, homogeneous=homo)
+        est = sum(parts.values())
         ratio = (peak - base) / est
         flag = "" if status == 0 else f"  exit {status}"
         print(f"{name:45} {wall:7.1f} {mib(peak)} {mib(peak - base)} {mib(est)} {ratio:6.2f}{flag}")

@@ -88,7 +88,14 @@ def simulate(
         init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, fan_mode, inputs
     )
     rows = x0.shape[0] if x0 is not None else batch
-    check_memory(net.widths, rows, dtype, max_memory, distribution=net.init.distribution)
+    check_memory(
+        net.widths,
+        rows,
+        dtype,
+        max_memory,
+        distribution=net.init.distribution,
+        homogeneous=net.act.homogeneous,
+    )
     raw = run(net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress)
     second_moment = 1.0 if x0 is None else _second_moment(x0)
     config = Config(
@@ -263,6 +270,9 @@ def _layers(raw: RawStats, theory: Prediction) -> tuple[LayerStats, ...]:
             theory_grad_rms=f(theory.grad_rms[i]),
             log10_preact_var=f(raw.log10_preact_var[i]),
             log10_grad_rms=f(raw.log10_grad_rms[i]),
+            log10_weight_grad_norm=f(raw.log10_weight_grad_norm[i]),
+            log10_theory_preact_var=f(theory.log10_preact_var[i]),
+            log10_theory_grad_rms=f(theory.log10_grad_rms[i]),
         )
         for i in range(len(raw.preact_var))
     )

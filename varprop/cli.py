@@ -734,7 +734,10 @@ def main() -> None:
     """Console entry point: Ctrl-C ends with status 130 and one line."""
     import signal
 
-    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        previous = signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread: Ctrl-C is not ours to handle
+        previous = None
     try:
         cli.main(prog_name="varprop", standalone_mode=False)
     except click.exceptions.Abort:

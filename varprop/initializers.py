@@ -242,6 +242,12 @@ def get_initializer(
             f"unknown initializer {spec!r}; choose one of {_choices()}", param="--init"
         )
     init = BASES[base]
+    if gain != 1.0 and init.distribution != "orthogonal":
+        raise VarpropError(
+            f"--gain {gain:g} applies to the orthogonal initializer only, not {spec!r}; "
+            "scale another init with --weight-var",
+            param="--gain",
+        )
     changes: dict = {"gain": gain, "fan_mode": fan_mode}
     if flavour and flavour != init.distribution:
         changes |= {"distribution": flavour, "name": f"{base}-{flavour}"}

@@ -20,6 +20,7 @@ the file and what is wrong with it, and never prints.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import warnings
@@ -92,8 +93,15 @@ def load(
 
     ``rows`` takes the first rows only; ``max_bytes`` is the memory the loaded data may
     use (default: 90% of what the OS says is available), checked before reading.
+    The last file read is kept (read-only) for the next call: ``compare`` and ``grid``
+    run many pairs on one file.
     """
-    data = read(path, max_bytes=max_bytes)
+    try:
+        st = os.stat(path)
+        stamp = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
+    except OSError:
+        stamp = None  # read() names the problem
+    data = _read_cached(path, stamp, max_bytes) if stamp else read(path, max_bytes=max_bytes)
     total = data.shape[0]
     if standardize:
         data = standardized(data, path)
@@ -106,6 +114,13 @@ def load(
             )
         data = data[:rows]
     return InputBatch(np.ascontiguousarray(data), describe(path, standardize, rows, total))
+
+
+@functools.lru_cache(maxsize=1)
+def _read_cached(path: str, stamp: tuple, max_bytes: int | None) -> np.ndarray:
+    data = read(path, max_bytes=max_bytes)
+    data.setflags(write=False)
+    return data
 
 
 def read(path: str, *, max_bytes: int | None = None) -> np.ndarray:

@@ -88,11 +88,18 @@ class RawStats:
 
 
 def memory_estimate(
-    widths: tuple[int, ...], batch: int, dtype: str, *, distribution: str = "normal"
+    widths: tuple[int, ...],
+    batch: int,
+    dtype: str,
+    *,
+    distribution: str = "normal",
+    homogeneous: bool = True,
 ) -> dict[str, int]:
     """Bytes a run allocates: weights, stored per-layer arrays, and working buffers.
 
     ``distribution`` is the initializer's: an orthogonal draw goes through a float64 QR.
+    ``homogeneous=False`` (an activation other than relu, leaky-relu, linear) adds the
+    float64 temporaries of :func:`_phi_scaled`.
     """
     item = np.dtype(DTYPES[dtype]).itemsize
     n_max = max(widths)
@@ -109,6 +116,9 @@ def memory_estimate(
         # Each of the two drawing threads holds a float64 Gaussian, Q and R of the QR and
         # the cast result: about 32 bytes per entry of the largest matrix (measured).
         parts["draws"] = 2 * 32 * max(a * b for a, b in pairwise(widths))
+    if not homogeneous:
+        # _phi_scaled holds up to ~77 bytes per element of one layer (measured, silu).
+        parts["phi"] = 80 * batch * n_max
     return parts
 
 
@@ -136,9 +146,12 @@ def check_memory(
     limit: int | None,
     *,
     distribution: str = "normal",
+    homogeneous: bool = True,
 ) -> int:
     """Refuse, before allocating, a run that would not fit; return the estimate in bytes."""
-    parts = memory_estimate(widths, batch, dtype, distribution=distribution)
+    parts = memory_estimate(
+        widths, batch, dtype, distribution=distribution, homogeneous=homogeneous
+    )
     need = sum(parts.values())
     cap = available_memory() * 9 // 10 if limit is None else limit
     if need > cap:

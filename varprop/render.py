@@ -40,6 +40,8 @@ def sci(log10: float | None, digits: int = 3) -> str:
     if log10 is None or not math.isfinite(log10):
         return "-"
     exponent = math.floor(log10)
+    if abs(exponent) >= 100:  # keep 10^-1583 as narrow as 10^-15: one digit less
+        digits = min(digits, 2)
     mantissa = 10 ** (log10 - exponent)
     if round(mantissa, digits - 1) >= 10:  # 9.999 -> 10.0: carry into the exponent
         mantissa, exponent = mantissa / 10, exponent + 1
@@ -99,7 +101,8 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
         pad_edge=False,
     )
     for name in ("layer", "Var(h)", "theory", "mean(a)", "sat.", "RMS(δ)", "theory", "‖dL/dW‖"):
-        table.add_column(name, justify="right", no_wrap=True)
+        # fold, never "…": a narrow terminal wraps a number rather than hiding digits
+        table.add_column(name, justify="right", overflow="fold", min_width=5)
     layers = result.layers
     v1 = layers[0].log10_preact_var
     # Gradients start at the output: colour them against layer L, where backprop begins.
@@ -109,12 +112,12 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
         table.add_row(
             str(s.layer),
             Text(sci(s.log10_preact_var), style=relative_style(s.log10_preact_var, v1)),
-            sci(log10_of(s.theory_preact_var)),
+            sci(s.log10_theory_preact_var),
             num(s.act_mean),
             _percent(s.saturated_frac),
             Text(sci(s.log10_grad_rms), style=relative_style(s.log10_grad_rms, g_top)),
-            sci(log10_of(s.theory_grad_rms)),
-            num(s.weight_grad_norm),
+            sci(s.log10_theory_grad_rms),
+            sci(s.log10_weight_grad_norm),
         )
     return Group(table, summary_text(result), Text(LEGEND, style="dim"))
 

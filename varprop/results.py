@@ -42,6 +42,10 @@ class LayerStats:
     theory_grad_rms: float | None = None  # mean-field sqrt(E[delta_l^2])
     log10_preact_var: float | None = None
     log10_grad_rms: float | None = None
+    # The other figures in log10 too, so a table can state them beyond float64 range.
+    log10_weight_grad_norm: float | None = None
+    log10_theory_preact_var: float | None = None
+    log10_theory_grad_rms: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
