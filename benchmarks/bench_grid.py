@@ -12,7 +12,9 @@ Each side is timed ``--repeat`` times, alternating, and the best time is reporte
 (the machine is shared: the best run is the least disturbed one).  The grid is timed
 through the real command (``cli grid``, table output rendered to a string) and so
 includes the aggregation and the heat map.  The load average and the process's CPU time
-are printed too: on a busy 2-core machine the wall times grow with the load.
+are printed too: on a busy 2-core machine the wall times grow with the load.  The last
+line times the runs' matrix products alone (3 per layer, 25 x 3 x depth of them), the
+floor any engine built on numpy's matmul has at these sizes.
 """
 
 from __future__ import annotations
@@ -50,6 +52,19 @@ def time_separate(depth: int, width: int, batch: int) -> tuple[float, float]:
     return time.perf_counter() - start, time.process_time() - cpu
 
 
+def time_matmuls(depth: int, width: int, batch: int) -> tuple[float, float]:
+    """(wall, CPU) of the 25 runs' matrix products alone: 3 per layer, (B, n) @ (n, n)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((batch, width), dtype=np.float32)
+    w = rng.standard_normal((width, width), dtype=np.float32)
+    start, cpu = time.perf_counter(), time.process_time()
+    for _ in range(3 * depth):
+        a @ w
+    return 25 * (time.perf_counter() - start), 25 * (time.process_time() - cpu)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
@@ -66,18 +81,20 @@ def main() -> None:
              for i in INITS for x in ACTS]  # fmt: skip
     assert [g[0].to_dict() for g in shared] == [r.to_dict() for r in alone]
 
-    grid_times, separate_times = [], []
+    grid_times, separate_times, floor_times = [], [], []
     load_before = _load()
     for _ in range(a.repeat):
         grid_times.append(time_grid(a.depth, a.width, a.batch))
         separate_times.append(time_separate(a.depth, a.width, a.batch))
+        floor_times.append(time_matmuls(a.depth, a.width, a.batch))
     print(
         f"5x5 grid, depth {a.depth}, width {a.width}, batch {a.batch}, {os.cpu_count()} CPUs, "
         f"load average {load_before:.2f} before, {_load():.2f} after"
     )
     print("                                 best wall   its CPU   (every run's wall)")
     for name, times in (("varprop grid (one command)", grid_times),
-                        ("25 separate simulate() calls", separate_times)):  # fmt: skip
+                        ("25 separate simulate() calls", separate_times),
+                        ("their matmuls alone (floor)", floor_times)):  # fmt: skip
         wall, cpu = min(times)
         runs = ", ".join(f"{t[0]:.2f}" for t in times)
         print(f"  {name:29s} {wall:7.2f} s {cpu:7.2f} s   ({runs})")

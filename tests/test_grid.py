@@ -131,7 +131,7 @@ def test_grid_seeds_json_and_table():
     ]  # fmt: skip
     result = invoke("grid", "--inits", "he,xavier", "--acts", "relu,tanh", "--seeds", "2", *SMALL)
     assert result.exit_code == 0
-    assert "seeds 0–1" in result.stdout and "half the min–max band" in result.stdout
+    assert "seeds 0–1" in result.stdout and "half their min–max band" in result.stdout
 
 
 def test_grid_csv():

@@ -420,14 +420,8 @@ def grid_view(
 
     def build(plain: bool, width: int):
         cell_w = 11  # mark, label and a 6-wide number: 5 columns fit in 80
-        table = Table(
-            title=f"grid: {_setup(first, seeds)}",
-            title_justify="left",
-            header_style="bold",
-            box=box.SQUARE,
-            show_lines=True,
-            padding=0,
-        )
+        title = Text(f"grid: {_setup(first, seeds)}", style="italic")
+        table = Table(header_style="bold", box=box.SQUARE, show_lines=True, padding=0)
         table.add_column(" init", no_wrap=True)
         for act in acts:
             table.add_column(act, justify="center", width=cell_w, no_wrap=True)
@@ -441,7 +435,7 @@ def grid_view(
                 for a, act in zip(row_aggs, acts, strict=True)
             ]
             table.add_row(head, *cells)
-        return Group(table, _grid_legend(plain, len(seeds)))
+        return Group(title, table, _grid_legend(plain, len(seeds)))
 
     return Adaptive(build)
 
@@ -455,15 +449,22 @@ def _grid_cell(agg: Aggregate, matched: str | None, plain: bool, width: int) -> 
         (" grad" + _grid_number(bwd, agg.overflowed), _heat(bwd.mean, agg.backward)),
     ]
     if len(agg.seeds) > 1:
-        spread = f"{_spread(fwd) or '-':>5} {_spread(bwd) or '-':>5}"
+        spread = f"{_grid_spread(fwd):>5} {_grid_spread(bwd):>5}"
         lines.append((spread, Style(dim=True)))
     text = Text()
     for i, (line, style) in enumerate(lines):
         if i:
             text.append("\n")
         bold = Style(bold=True) if matched and i == 0 else Style()
-        text.append(line.ljust(width)[:width], style=style + bold if plain is False else None)
+        text.append(line.ljust(width)[:width], style=None if plain else style + bold)
     return text
+
+
+def _grid_spread(band: Band) -> str:
+    """Half the min-max band in decades, to one decimal (fits a grid cell)."""
+    if band.n < 2 or band.min is None or band.max is None:
+        return "-"
+    return f"±{(band.max - band.min) / 2:.1f}"
 
 
 def _grid_number(band: Band, overflowed: int) -> str:
@@ -505,8 +506,10 @@ def _grid_legend(plain: bool, n_seeds: int) -> Text:
         text.append("deeper colour, further off.\n")
     text.append(f"{_glyph(MATCHED_MARK, plain)} the literature's pair: {refs}.")
     if n_seeds > 1:
-        text.append("\nthird line: ± half the min–max band (decades) of var and grad. ")
-        text.append(_seeds_note(n_seeds))
+        text.append(
+            f"\nOver {n_seeds} seeds: var and grad are means of log10 (geometric means); "
+            "the third line is ± half their min–max band, in decades."
+        )
     return text
 
 
