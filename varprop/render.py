@@ -181,7 +181,9 @@ def _saturation_meaning(result: SimulationResult) -> str:
 
     act = get_activation(result.config.act)
     if act.saturation == "dead":
-        return "units dead on the whole batch"
+        # Deep ReLU-like stacks make the samples alike (their correlation tends to 1), so
+        # a unit ends up off for all of them: up to about half the units, at any init.
+        return "units off for every sample: deep stacks make the samples alike"
     return "units in the flat part"
 
 
