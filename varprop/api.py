@@ -22,6 +22,7 @@ from varprop.results import (
     SimulationResult,
     Summary,
     finite_or_none,
+    ratio_fields,
 )
 
 # float32 weights must stay finite: std = sqrt(sigma_w^2 / fan_in) far below 3.4e38.
@@ -299,29 +300,21 @@ def verdict(log10_ratio: float | None) -> str:
 
 def summarize(layers: Sequence[LayerStats], raw: RawStats, net: Network) -> Summary:
     """Verdicts, total ratios and per-layer factors of a run."""
-    first, last = layers[0], layers[-1]
-    L = len(layers)
-    fwd_log = _diff(last.log10_preact_var, first.log10_preact_var)
-    bwd_log = _diff(first.log10_grad_rms, last.log10_grad_rms)
-    forward = verdict(fwd_log)
+    last = layers[-1]
+    ratios = ratio_fields(layers)
+    forward = verdict(ratios["log10_preact_var_ratio"])
     if raw.overflow_layer is not None:
         forward = "exploding" if raw.overflow_kind == "overflow" else "vanishing"
     elif net.act.saturation == "flat" and (last.saturated_frac or 0.0) > SATURATED:
         forward = "saturated"
-    backward = verdict(bwd_log)
     summary = Summary(
         forward=forward,
-        backward=backward,
-        preact_var_ratio=_pow10(fwd_log),
-        grad_rms_ratio=_pow10(bwd_log),
-        log10_preact_var_ratio=fwd_log,
-        log10_grad_rms_ratio=bwd_log,
-        forward_factor=_pow10(fwd_log / (L - 1)) if fwd_log is not None and L > 1 else None,
-        backward_factor=_pow10(bwd_log / (L - 1)) if bwd_log is not None and L > 1 else None,
+        backward=verdict(ratios["log10_grad_rms_ratio"]),
+        **ratios,
         overflow_layer=raw.overflow_layer,
         overflow_kind=raw.overflow_kind,
     )
-    if forward != "stable" or backward != "stable":
+    if summary.forward != "stable" or summary.backward != "stable":
         from dataclasses import replace
 
         summary = replace(summary, fix=fix_for(net))
@@ -333,13 +326,3 @@ def fix_for(net: Network) -> str | None:
     from varprop.meanfield import suggest_init
 
     return suggest_init(net.act, net.init)
-
-
-def _diff(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
-
-
-def _pow10(x: float | None) -> float | None:
-    if x is None or x > 307 or x < -307:
-        return None
-    return 10.0**x

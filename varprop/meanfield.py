@@ -87,6 +87,7 @@ from varprop.results import (
     TheoryResult,
     TheorySummary,
     finite_or_none,
+    ratio_fields,
 )
 
 LN10 = math.log(10.0)
@@ -983,11 +984,9 @@ def _theory_layers(pred: Prediction) -> tuple[TheoryLayer, ...]:
 def _theory_summary(layers, pred: Prediction, net: Network, fp: FixedPoint) -> TheorySummary:
     from varprop.api import SATURATED, verdict  # api imports theory lazily, never at load
 
-    first, last = layers[0], layers[-1]
-    L = len(layers)
-    fwd = _diff(last.log10_preact_var, first.log10_preact_var)
-    bwd = _diff(first.log10_grad_rms, last.log10_grad_rms)
-    forward = verdict(fwd)
+    last = layers[-1]
+    ratios = ratio_fields(layers)
+    forward = verdict(ratios["log10_preact_var_ratio"])
     if (
         net.act.saturation == "flat"
         and last.preact_var is not None
@@ -1020,13 +1019,8 @@ def _theory_summary(layers, pred: Prediction, net: Network, fp: FixedPoint) -> T
         )
     return TheorySummary(
         forward=forward,
-        backward=verdict(bwd),
-        preact_var_ratio=_pow10(fwd),
-        grad_rms_ratio=_pow10(bwd),
-        log10_preact_var_ratio=fwd,
-        log10_grad_rms_ratio=bwd,
-        forward_factor=_pow10(fwd / (L - 1)) if fwd is not None and L > 1 else None,
-        backward_factor=_pow10(bwd / (L - 1)) if bwd is not None and L > 1 else None,
+        backward=verdict(ratios["log10_grad_rms_ratio"]),
+        **ratios,
         overflow_layer=overflow_layer,
         overflow_kind=overflow_kind,
         q_star=finite_or_none(fp.q),
@@ -1049,16 +1043,6 @@ def saturated_fraction(act: Activation, q: float) -> float:
     with np.errstate(all="ignore"):
         flat = act.flat(act.fn(math.sqrt(q) * z))
     return float(np.sum(w * flat) / np.sum(w))
-
-
-def _diff(a: float | None, b: float | None) -> float | None:
-    return None if a is None or b is None else a - b
-
-
-def _pow10(x: float | None) -> float | None:
-    if x is None or not -307 < x < 307:
-        return None
-    return 10.0**x
 
 
 # --------------------------------------------------------------------------------------

@@ -22,6 +22,37 @@ def finite_or_none(x: float | None) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def ratio_fields(layers) -> dict:
+    """The total and per-layer ratios shared by every summary, from per-layer records.
+
+    Var(h) goes layer L over layer 1 (the way the signal travels), grad RMS layer 1 over
+    layer L (the way the gradient travels); both in log10 always, plainly where float64
+    holds them, and per layer as geometric means.
+    """
+    first, last, L = layers[0], layers[-1], len(layers)
+    fwd = _diff(last.log10_preact_var, first.log10_preact_var)
+    bwd = _diff(first.log10_grad_rms, last.log10_grad_rms)
+    return {
+        "preact_var_ratio": pow10(fwd),
+        "grad_rms_ratio": pow10(bwd),
+        "log10_preact_var_ratio": fwd,
+        "log10_grad_rms_ratio": bwd,
+        "forward_factor": pow10(fwd / (L - 1)) if fwd is not None and L > 1 else None,
+        "backward_factor": pow10(bwd / (L - 1)) if bwd is not None and L > 1 else None,
+    }
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def pow10(x: float | None) -> float | None:
+    """10**x, or None where float64 cannot hold it."""
+    if x is None or not -307 < x < 307:
+        return None
+    return 10.0**x
+
+
 @dataclass(frozen=True)
 class LayerStats:
     """Statistics of one layer ``l`` (1-based), over the batch and the layer's units.
