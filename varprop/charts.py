@@ -23,7 +23,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from varprop.render import VERDICT_STYLE, log10_of, sci, thin
+from varprop.render import VERDICT_STYLE, log10_of, relative_style, sci, thin
 from varprop.results import STABLE_DECADES, SimulationResult
 from varprop.sweep import Aggregate, Band, aggregate, is_matched
 
@@ -104,14 +104,7 @@ def _band_text(band: Band, digits: int = 2) -> str:
 
 def _drift_style(value: float | None, origin: float | None) -> str:
     """Red above 10**2 times the origin, blue below 10**-2, green inside."""
-    if value is None or origin is None:
-        return "dim"
-    drift = value - origin
-    if drift > STABLE_DECADES:
-        return "red"
-    if drift < -STABLE_DECADES:
-        return "blue"
-    return "green"
+    return relative_style(value, origin, inside="green")
 
 
 def _verdict_cell(verdict: str, votes: dict[str, int]) -> Text:

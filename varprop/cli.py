@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from typing import ClassVar
 
 import click
@@ -262,22 +263,17 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
-def core_errors(param_names: dict[str, str] | None = None):
+@contextmanager
+def core_errors():
     """Turn VarpropError from the core into a usage error (exit 2), in one place."""
-    from contextlib import contextmanager
+    from varprop.errors import VarpropError
 
-    @contextmanager
-    def guard():
-        from varprop.errors import VarpropError
-
-        try:
-            yield
-        except VarpropError as e:
-            raise click.UsageError(
-                f"Invalid value for '{e.param}': {e}" if e.param else str(e)
-            ) from None
-
-    return guard()
+    try:
+        yield
+    except VarpropError as e:
+        raise click.UsageError(
+            f"Invalid value for '{e.param}': {e}" if e.param else str(e)
+        ) from None
 
 
 # ---------------------------------------------------------------- commands
@@ -592,14 +588,6 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
     emit_runs(groups, fmt, output, seeds, lambda: grid_view(groups, inits, acts))
 
 
-class _Interrupted(BaseException):
-    """Ctrl-C.  Not a KeyboardInterrupt, which click turns into a blank line and Abort."""
-
-
-def _on_sigint(signum, frame):
-    raise _Interrupted
-
-
 @cli.command()
 @click.option("--act", type=ACT, default="relu", show_default=True, help="Activation.")
 @click.option(
@@ -728,6 +716,14 @@ def recommend(act, bias_var, width, depth, fmt, output) -> None:  # fmt: skip
         emit(recommend_csv(result), output)
     else:
         emit(recommend_table(result), output)
+
+
+class _Interrupted(BaseException):
+    """Ctrl-C.  Not a KeyboardInterrupt, which click turns into a blank line and Abort."""
+
+
+def _on_sigint(signum, frame):
+    raise _Interrupted
 
 
 def main() -> None:

@@ -63,16 +63,16 @@ def log10_of(x: float | None) -> float | None:
     return math.log10(x) if x is not None and x > 0 else None
 
 
-def relative_style(log10: float | None, first: float | None) -> str:
-    """Red above 1e2 times layer 1, blue below 1e-2 times layer 1, plain inside."""
+def relative_style(log10: float | None, first: float | None, inside: str = "") -> str:
+    """Red above 1e2 times ``first``, blue below 1e-2 times it, ``inside`` between."""
     if log10 is None or first is None:
-        return ""
+        return "dim" if inside else ""
     drift = log10 - first
     if drift > STABLE_DECADES:
         return "red"
     if drift < -STABLE_DECADES:
         return "blue"
-    return ""
+    return inside
 
 
 def thin(n: int, every: int) -> list[int]:
