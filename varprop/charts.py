@@ -524,11 +524,17 @@ def seeds_view(runs: Sequence[SimulationResult], *, every: int = 1) -> Group:
         f"sigma_w^2 {sci(log10_of(c.weight_var))}, bias std {c.bias_std:g}, "
         f"{_seed_text(agg.seeds)} ({len(agg.seeds)} runs), {c.dtype}"
     )
-    table = Table(title=title, title_justify="left", header_style="bold")
-    table.add_column("layer", justify="right")
-    for name in ("Var(h)", "± dec", "min–max", "theory", "saturated", "grad RMS", "± dec",
+    table = Table(
+        title=Text(title),
+        title_justify="left",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    # Same look as the one-seed table; fold, never "…", on a narrow terminal.
+    for name in ("layer", "Var(h)", "± dec", "min–max", "theory", "sat.", "RMS(δ)", "± dec",
                  "theory"):  # fmt: skip
-        table.add_column(name, justify="right")
+        table.add_column(name, justify="right", overflow="fold")
     v1 = agg.layers[0].log10_preact_var.mean
     gL = agg.layers[-1].log10_grad_rms.mean
     for i in thin(len(agg.layers), every):

@@ -290,6 +290,10 @@ def cli() -> None:
 
     \b
       varprop simulate --init he --act relu --depth 50
+      varprop compare he:relu xavier:relu xavier:tanh he:tanh
+      varprop grid --depth 50
+      varprop theory --act tanh --weight-var 1.5 --depth 100
+      varprop recommend --act gelu
       varprop list
     """
 
