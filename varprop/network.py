@@ -42,9 +42,11 @@ SMALL_SQUARE = 2.0**-60
 # A non-homogeneous phi is applied directly to h with SMALL_SQUARE <= mean(h^2) <=
 # BIG_SQUARE and an exponent of 0; otherwise exactly through its asymptotes.
 BIG_SQUARE = 2.0**60
-# |h| beyond which (or below 1/WINDOW) every registered phi is a straight line to float64
-# precision; 2**500 also keeps h**2 finite in float64.
-WINDOW = 2.0**500
+# |h| beyond FAR (or below NEAR) every registered phi is a straight line to float64
+# precision: past 2**10 the exponentials in sigmoid, softplus, elu, gelu, silu, mish are
+# below 1e-300 of the line; below 2**-60 phi's curvature is below 1e-18 of phi'(0) h.
+FAR = 2.0**10
+NEAR = 2.0**-60
 
 
 @dataclass(frozen=True)
@@ -520,16 +522,16 @@ def _dphi(act: Activation, dphi, item, out: np.ndarray) -> np.ndarray:
 def _asymptotes(act: Activation) -> tuple[float, ...]:
     """phi's straight lines far out and near 0, read off the registry's own phi and phi'.
 
-    For |h| > WINDOW every registered phi is ``A h + B`` with ``phi' = A`` (one line each
-    side) to float64 precision, and for 0 < |h| < 1/WINDOW it is ``phi(0) + phi'(0+-) h``
+    For |h| > FAR every registered phi is ``A h + B`` with ``phi' = A`` (one line each
+    side) to float64 precision, and for 0 < |h| < NEAR it is ``phi(0) + phi'(0+-) h``
     (tests/test_extremes.py checks both for every activation).
     """
-    x = np.array([-WINDOW, WINDOW, -1 / WINDOW, 1 / WINDOW])
+    x = np.array([-FAR, FAR, -NEAR, NEAR])
     with np.errstate(all="ignore"):
         f, d = act.fn(x), act.derivative(x)
         f0 = float(act.fn(np.zeros(1))[0])
     a_neg, a_pos = float(d[0]), float(d[1])
-    return a_neg, float(f[0]) + a_neg * WINDOW, a_pos, float(f[1]) - a_pos * WINDOW, f0, *d[2:]
+    return a_neg, float(f[0]) + a_neg * FAR, a_pos, float(f[1]) - a_pos * FAR, f0, *d[2:]
 
 
 def _phi_scaled(act: Activation, s: np.ndarray, e: int) -> tuple[np.ndarray, int]:
@@ -543,7 +545,7 @@ def _phi_scaled(act: Activation, s: np.ndarray, e: int) -> tuple[np.ndarray, int
     s = s.astype(np.float64)
     x = np.ldexp(s, e)  # the true h, where float64 holds it
     ax = np.abs(x)
-    big, small = ax > WINDOW, ax < 1 / WINDOW
+    big, small = ax > FAR, ax < NEAR
     del ax
     pos = s > 0
     # phi(h) = lin * 2**e + const
@@ -576,9 +578,9 @@ def _dphi_scaled(act: Activation, s: np.ndarray, e: int) -> np.ndarray:
     x = np.ldexp(s.astype(np.float64), e)
     # Far out phi' is constant and near 0 it is phi'(0+-) (see _asymptotes): evaluate it
     # at the edge of the window, keeping the sign of h.
-    np.clip(x, -WINDOW, WINDOW, out=x)
-    tiny = (np.abs(x) < 1 / WINDOW) & (s != 0)
-    x[tiny] = np.copysign(1 / WINDOW, s[tiny])
+    np.clip(x, -FAR, FAR, out=x)
+    tiny = (np.abs(x) < NEAR) & (s != 0)
+    x[tiny] = np.copysign(NEAR, s[tiny])
     return act.derivative(x)
 
 
