@@ -81,6 +81,11 @@ def simulate(
     'stable'
     """
     _check_counts(depth, width, batch, seed)
+    from varprop.inputs import is_distribution
+
+    # DESIGN: theory takes E[a_0^2] from the distribution (1 for normal and uniform), from
+    # the data only when the user gives data.
+    named = inputs is None and is_distribution("normal" if input is None else str(input))
     inputs, input_name = _resolve_input(
         input, standardize, inputs, input_name, batch, width, seed, dtype, max_memory
     )
@@ -98,7 +103,7 @@ def simulate(
         homogeneous=net.act.homogeneous,
     )
     raw = run(net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress)
-    second_moment = 1.0 if x0 is None else _second_moment(x0)
+    second_moment = 1.0 if x0 is None or named else _second_moment(x0)
     config = Config(
         init=net.init.name,
         act=net.act.label,
@@ -325,4 +330,10 @@ def fix_for(net: Network) -> str | None:
     """One line of advice for an unstable pair: the init this activation needs."""
     from varprop.meanfield import suggest_init
 
-    return suggest_init(net.act, net.init)
+    return suggest_init(
+        net.act,
+        net.init,
+        width=net.widths[-1],
+        depth=net.depth,
+        bias_var=net.layer_bias_std(net.depth) ** 2,
+    )

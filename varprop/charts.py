@@ -545,11 +545,11 @@ def seeds_view(runs: Sequence[SimulationResult], *, every: int = 1) -> Group:
             Text(sci(s.log10_preact_var.mean), style=_plain_drift(s.log10_preact_var.mean, v1)),
             _spread(s.log10_preact_var),
             Text(_band_text(s.log10_preact_var), style="dim"),
-            sci(log10_of(s.theory_preact_var)),
+            sci(s.log10_theory_preact_var),
             "-" if sat.mean is None else f"{100 * sat.mean:.1f}%",
             Text(sci(s.log10_grad_rms.mean), style=_plain_drift(s.log10_grad_rms.mean, gL)),
             _spread(s.log10_grad_rms),
-            sci(log10_of(s.theory_grad_rms)),
+            sci(s.log10_theory_grad_rms),
         )
     return Group(table, seeds_summary(agg, runs))
 

@@ -237,7 +237,7 @@ def get_initializer(
             base, flavour = text[: -len(suffix) - 1], dist
             break
     base = ALIASES.get(base, base)
-    if base not in BASES or (flavour and base not in FLAVOURED and flavour != "normal"):
+    if base not in BASES or (flavour and base not in FLAVOURED):
         raise VarpropError(
             f"unknown initializer {spec!r}; choose one of {_choices()}", param="--init"
         )

@@ -1071,6 +1071,9 @@ DISPLAY = {
     "flax-default": "Flax's default",
     "torch-default": "PyTorch's default",
 }
+# suggest_init() judges over at most this many layers: deep enough for 10% off to show
+# (1.1^200 is 10^8), cheap enough for every unstable simulate to afford.
+MAX_RECOMMEND_DEPTH = 200
 # A named initializer stands for a number when their sigma_w^2 agree to 10%.
 NAME_TOLERANCE = 0.1
 # Scores (decades of drift) closer than this count as a tie; the earlier criterion wins.
@@ -1149,7 +1152,7 @@ def _recommend(act: Activation, bias_var: float, width: int, depth: int) -> Reco
         inits=inits,
         best_criterion=best,
         best_sigma_w2=best_w2,
-        best_init=None if best_w2 is None else _name_for(best_w2, width),
+        best_init=None if best_w2 is None else _name_for(best_w2, width, inits),
         note=note,
     )
 
@@ -1473,9 +1476,15 @@ def _init_verdict(kern, name, bias_var, width, depth) -> InitVerdict:
     )
 
 
-def _name_for(sigma_w2: float, width: int) -> str:
+def _name_for(sigma_w2: float, width: int, verdicts=()) -> str:
     """The named initializer (zero bias, square layers) within 10% of sigma_w^2, or the
-    number itself as ``--init`` accepts it."""
+    number itself as ``--init`` accepts it.
+
+    A name whose own verdict over the recommended depth is not stable does not stand for
+    the number: 10% off compounds over depth (leaky-relu:0.3 needs 1.83, and He's 2
+    explodes by 200 layers).
+    """
+    unstable = {v.init for v in verdicts if v.verdict != "stable"}
     best, gap = None, math.inf
     for name in NAMED:
         init = BASES[name]
@@ -1484,7 +1493,7 @@ def _name_for(sigma_w2: float, width: int) -> str:
         d = abs(math.log(init.sigma_w2(width, width) / sigma_w2))
         if d < gap:
             best, gap = name, d
-    if best is not None and gap <= math.log1p(NAME_TOLERANCE):
+    if best is not None and gap <= math.log1p(NAME_TOLERANCE) and best not in unstable:
         return best
     return f"{sigma_w2:.3g}"
 
@@ -1528,14 +1537,22 @@ CRITERION_WORDS = {
 }
 
 
-def suggest_init(act: Activation | str, init: Initializer | str | float) -> str | None:
-    """One line: which init this activation needs, from :func:`recommend`'s best.
+def suggest_init(
+    act: Activation | str,
+    init: Initializer | str | float,
+    *,
+    width: int = 512,
+    depth: int = 50,
+    bias_var: float = 0.0,
+) -> str | None:
+    """One line: which init this activation needs, from :func:`recommend`'s best for a
+    stack of this width, depth and bias variance.
 
     "relu keeps its variance with He (sigma_w^2 = 2): try --init he".
     """
     act = get_activation(act)
     init = get_initializer(init) if not isinstance(init, Initializer) else init
-    rec = _recommend(act, 0.0, 512, 50)
+    rec = _recommend(act, bias_var, width, min(depth, MAX_RECOMMEND_DEPTH))
     best_w2 = rec.best_sigma_w2
     if best_w2 is None:
         return None
@@ -1543,11 +1560,13 @@ def suggest_init(act: Activation | str, init: Initializer | str | float) -> str 
     name = rec.best_init
     who = DISPLAY.get(name, f"sigma_w^2 = {name}")
     words = CRITERION_WORDS[rec.best_criterion]
-    current = init.sigma_w2(512, 512)
-    if current > 0 and abs(math.log(current / best_w2)) <= math.log1p(NAME_TOLERANCE):
+    current = init.sigma_w2(width, width)
+    # "already" only when the gap, compounded over the depth, moves q by under a decade.
+    if current > 0 and depth * abs(math.log(current / best_w2)) <= math.log(10):
         return (
-            f"{act.label} already {words} with sigma_w^2 = {current:.3g}: no zero-bias init "
-            f"does better in theory, so the drift left is finite width or depth; see "
+            f"{act.label} already {words} with sigma_w^2 = {current:.3g}: no init does "
+            f"better in theory; where the theory column drifts too, the drift is the "
+            f"activation's own at this depth, elsewhere it is finite width; see "
             f"varprop recommend --act {act.label}"
         )
     if name in DISPLAY:

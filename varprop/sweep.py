@@ -233,8 +233,8 @@ class LayerBand:
     log10_preact_var: Band
     log10_grad_rms: Band
     saturated_frac: Band
-    theory_preact_var: float | None
-    theory_grad_rms: float | None
+    log10_theory_preact_var: float | None
+    log10_theory_grad_rms: float | None
 
     def to_dict(self) -> dict:
         return {
@@ -242,8 +242,8 @@ class LayerBand:
             "log10_preact_var": self.log10_preact_var.to_dict(),
             "log10_grad_rms": self.log10_grad_rms.to_dict(),
             "saturated_frac": self.saturated_frac.to_dict(),
-            "theory_preact_var": self.theory_preact_var,
-            "theory_grad_rms": self.theory_grad_rms,
+            "log10_theory_preact_var": self.log10_theory_preact_var,
+            "log10_theory_grad_rms": self.log10_theory_grad_rms,
         }
 
 
@@ -314,8 +314,8 @@ def aggregate(runs: Sequence[SimulationResult]) -> Aggregate:
             log10_preact_var=Band.of([r.layers[j].log10_preact_var for r in runs]),
             log10_grad_rms=Band.of([r.layers[j].log10_grad_rms for r in runs]),
             saturated_frac=Band.of([r.layers[j].saturated_frac for r in runs]),
-            theory_preact_var=first.layers[j].theory_preact_var,
-            theory_grad_rms=first.layers[j].theory_grad_rms,
+            log10_theory_preact_var=first.layers[j].log10_theory_preact_var,
+            log10_theory_grad_rms=first.layers[j].log10_theory_grad_rms,
         )
         for j in range(L)
     )
@@ -343,15 +343,13 @@ def theory_log10_ratios(result: SimulationResult) -> tuple[float | None, float |
     """Mean-field log10 of Var(h) layer L / layer 1 and grad RMS layer 1 / layer L."""
     first, last = result.layers[0], result.layers[-1]
     return (
-        _log_ratio(last.theory_preact_var, first.theory_preact_var),
-        _log_ratio(first.theory_grad_rms, last.theory_grad_rms),
+        _difference(last.log10_theory_preact_var, first.log10_theory_preact_var),
+        _difference(first.log10_theory_grad_rms, last.log10_theory_grad_rms),
     )
 
 
-def _log_ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or not (a > 0 and b > 0):
-        return None
-    return math.log10(a) - math.log10(b)
+def _difference(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
 
 
 def _per_layer(values: Sequence[float | None], steps: int | None) -> list[float | None]:
