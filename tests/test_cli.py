@@ -175,3 +175,39 @@ def test_python_dash_m(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert len(out.stdout.splitlines()) == 7
+
+
+def test_init_and_weight_var_together_is_an_error(runner):
+    r = runner.invoke(cli, ["simulate", "--init", "xavier", "--weight-var", "2", *SMALL])
+    assert r.exit_code == 2
+    assert "not both" in r.stderr
+
+
+def test_zero_weights_vanish_and_print_zero(runner):
+    # sigma_w^2 = 0: h = 0 exactly from layer 1 on; no log10 exists, but the verdict is
+    # certain and the table says 0, not "-".
+    r = runner.invoke(cli, ["simulate", "--weight-var", "0", "--act", "tanh", *SMALL])
+    assert r.exit_code == 0
+    assert "forward:  vanishing" in r.stdout
+    d = _strict(
+        runner.invoke(
+            cli, ["simulate", "--weight-var", "0", "--act", "tanh", "--format", "json", *SMALL]
+        ).stdout
+    )
+    assert d["layers"][-1]["preact_var"] == 0.0
+    assert d["summary"]["forward"] == "vanishing"
+
+
+def test_config_records_fan_mode_gain_and_named_input_moment(runner):
+    args = ["--init", "orthogonal", "--gain", "1.5", "--input", "uniform", "--format", "json"]
+    d = _strict(runner.invoke(cli, ["simulate", *args, *SMALL]).stdout)
+    assert d["config"]["gain"] == 1.5
+    assert d["config"]["fan_mode"] == "fan_in"
+    # DESIGN: theory takes E[a_0^2] from the distribution, 1 for unit-variance uniform.
+    assert d["config"]["input_second_moment"] == 1.0
+
+
+def test_non_uniform_widths_are_shown(runner):
+    r = runner.invoke(cli, ["simulate", "--widths", "64,32,8", "--width", "16", "--batch", "8"])
+    assert "widths 16-64-32-8" in r.stdout
+    assert "(last layer)" in r.stdout

@@ -84,7 +84,19 @@ def test_dtype_float32_draws_float32():
 
 
 @pytest.mark.parametrize(
-    "spec", ["hee", "torch-default-uniform", "-1", "nan", "inf", "orthogonal-truncated"]
+    "spec",
+    [
+        "hee",
+        "torch-default-uniform",
+        "-1",
+        "nan",
+        "inf",
+        "orthogonal-truncated",
+        # A flavour changes the distribution: presets and orthogonal have none.
+        "orthogonal-normal",
+        "torch-default-normal",
+        "flax-default-normal",
+    ],
 )
 def test_bad_specs(spec):
     with pytest.raises(VarpropError) as e:

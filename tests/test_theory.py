@@ -574,3 +574,11 @@ def test_recommend_gelu_is_not_he_and_says_why():
     r = varprop.recommend("gelu")
     assert r.best_init != "he"
     assert "UNSTABLE" in r.note
+
+
+def test_a_name_is_not_recommended_when_it_drifts_over_the_depth():
+    # leaky-relu:0.3 needs sigma_w^2 = 2/(1+0.09) = 1.835; He's 2 is within 10% but grows q
+    # by (2/1.835)^200 ~ 10^7.5 over 200 layers, so the answer is the number.
+    r = varprop.recommend("leaky-relu:0.3", depth=200)
+    assert r.best_init == "1.83"
+    assert varprop.recommend("leaky-relu:0.3", depth=20).best_init == "he"

@@ -117,6 +117,8 @@ def simulate(
         widths=net.widths,
         input=input_name,
         input_second_moment=second_moment,
+        fan_mode=net.init.fan_mode,
+        gain=net.init.gain,
     )
     prediction = predict(net, second_moment)
     layers = _layers(raw, prediction)
@@ -292,10 +294,14 @@ def _layers(raw: RawStats, theory: Prediction) -> tuple[LayerStats, ...]:
 SATURATED = 0.5
 
 
-def verdict(log10_ratio: float | None) -> str:
-    """stable / vanishing / exploding, from the total change in decades."""
+def verdict(log10_ratio: float | None, end: float | None = None) -> str:
+    """stable / vanishing / exploding, from the total change in decades.
+
+    ``end`` is the plain value where the signal arrives: an exact 0 there (zero weights,
+    or phi' rounding to 0 on every unit) has no log10 but has certainly vanished.
+    """
     if log10_ratio is None:
-        return "unknown"
+        return "vanishing" if end == 0.0 else "unknown"
     if log10_ratio > STABLE_DECADES:
         return "exploding"
     if log10_ratio < -STABLE_DECADES:
@@ -307,22 +313,21 @@ def summarize(layers: Sequence[LayerStats], raw: RawStats, net: Network) -> Summ
     """Verdicts, total ratios and per-layer factors of a run."""
     last = layers[-1]
     ratios = ratio_fields(layers)
-    forward = verdict(ratios["log10_preact_var_ratio"])
+    first = layers[0]
+    forward = verdict(ratios["log10_preact_var_ratio"], last.preact_var)
     if raw.overflow_layer is not None:
         forward = "exploding" if raw.overflow_kind == "overflow" else "vanishing"
     elif net.act.saturation == "flat" and (last.saturated_frac or 0.0) > SATURATED:
         forward = "saturated"
     summary = Summary(
         forward=forward,
-        backward=verdict(ratios["log10_grad_rms_ratio"]),
+        backward=verdict(ratios["log10_grad_rms_ratio"], first.grad_rms),
         **ratios,
         overflow_layer=raw.overflow_layer,
         overflow_kind=raw.overflow_kind,
     )
     if summary.forward != "stable" or summary.backward != "stable":
-        from dataclasses import replace
-
-        summary = replace(summary, fix=fix_for(net))
+        summary = _replace(summary, fix=fix_for(net))
     return summary
 
 

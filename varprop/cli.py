@@ -153,7 +153,8 @@ def common_run_options(f):
         click.option("--width", type=click.IntRange(min=1), default=512, show_default=True,
                      help="Units per layer (and input dimension)."),
         click.option("--widths", type=IntList(), default=None,
-                     help="Layer widths n_1,...,n_L instead of --width/--depth."),
+                     help="Layer widths n_1,...,n_L; sets the depth (overrides --depth). "
+                          "The input n_0 stays --width, or the data's columns."),
         click.option("--batch", type=click.IntRange(min=1), default=None,
                      help="Samples per batch [default: 256; with --input FILE every row, "
                           "and N takes the first N rows]."),
@@ -348,6 +349,9 @@ def simulate(init, act, weight_var, every, seeds, fmt, output, **run) -> None:  
     from varprop.render import layers_csv, simulate_json, simulate_table
     from varprop.sweep import total_work
 
+    ctx = click.get_current_context()
+    if weight_var is not None and ctx.get_parameter_source("init").name != "DEFAULT":
+        raise click.UsageError("give --init or --weight-var, not both")
     init = weight_var if weight_var is not None else init
     if seeds > 1:
         simulate_seeds(init, act, seeds, every, fmt, output, run)
@@ -422,7 +426,6 @@ def progress_bar(fmt: str, total: int, description: str):
     Off unless the format is a table and stderr is a terminal, and it appears only once
     the work has lasted PROGRESS_AFTER seconds; it removes itself when done.
     """
-    from contextlib import contextmanager
 
     @contextmanager
     def bar():
@@ -617,7 +620,12 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
     show_default=True,
     help="Width, for width-dependent inits (xavier non-square, normal, presets).",
 )
-@click.option("--widths", type=IntList(), default=None, help="Layer widths n_1,...,n_L.")
+@click.option(
+    "--widths",
+    type=IntList(),
+    default=None,
+    help="Layer widths n_1,...,n_L; sets the depth. n_0 stays --width.",
+)
 @click.option(
     "--input-second-moment",
     type=FiniteFloat(0, strict=True),

@@ -22,7 +22,6 @@ from varprop.errors import VarpropError
 TRUNCATED_STD = 0.87962566103423978
 TRUNCATION = 2.0
 
-DISTRIBUTIONS = ("normal", "truncated", "uniform")
 FAN_MODES = ("fan_in", "fan_out")
 
 # sigma_w^2 * fan_in^-1 as a function of (fan_in, fan_out, fan_mode).

@@ -59,8 +59,8 @@ read the same quantities from Chebyshev interpolants in ``ln q`` (17 nodes on pa
 wide, accurate to ~1e-10), built lazily panel by panel: depth 10,000 takes tens of
 milliseconds.
 
-Nothing here imports scipy at module level; only the ELU family's closed forms use
-``scipy.special`` (lazily).
+Nothing here imports scipy at module level; the ELU family's closed forms use
+``scipy.special`` lazily, and so does GELU's phi when theory evaluates it in float64.
 """
 
 from __future__ import annotations
@@ -493,8 +493,7 @@ def predict(net: Network, input_second_moment: float = 1.0) -> Prediction:
     t_l = _logaddexp(ln_sw2[0] + _log(input_second_moment), ln_sb2[0])
     t[0] = t_l
     for l in range(1, L):
-        ln_m2 = kern.ln_m2(t_l) if t_l > -math.inf else kern.ln_m2(-math.inf)
-        t_l = _logaddexp(ln_sw2[l] + ln_m2, ln_sb2[l])
+        t_l = _logaddexp(ln_sw2[l] + kern.ln_m2(t_l), ln_sb2[l])
         t[l] = t_l
     ev = kern.evaluate(t)
 
@@ -1558,7 +1557,6 @@ def suggest_init(
         return None
     c = next(c for c in rec.criteria if c.name == rec.best_criterion)
     name = rec.best_init
-    who = DISPLAY.get(name, f"sigma_w^2 = {name}")
     words = CRITERION_WORDS[rec.best_criterion]
     current = init.sigma_w2(width, width)
     # "already" only when the gap, compounded over the depth, moves q by under a decade.
@@ -1570,7 +1568,10 @@ def suggest_init(
             f"varprop recommend --act {act.label}"
         )
     if name in DISPLAY:
-        line = f"{act.label} {words} with {who} (sigma_w^2 = {best_w2:.3g}): try --init {name}"
+        line = (
+            f"{act.label} {words} with {DISPLAY[name]} (sigma_w^2 = {best_w2:.3g}): "
+            f"try --init {name}"
+        )
     else:
         line = f"{act.label} {words} with sigma_w^2 = {best_w2:.3g}: try --init {name}"
     if c.stable is False:

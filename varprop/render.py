@@ -21,8 +21,6 @@ from rich.text import Text
 
 from varprop.results import LAYER_FIELDS, STABLE_DECADES, SimulationResult
 
-FORMATS = ("table", "json", "csv")
-
 VERDICT_STYLE = {
     "stable": "bold green",
     "vanishing": "bold blue",
@@ -48,6 +46,11 @@ def sci(log10: float | None, digits: int = 3) -> str:
     if -2 <= exponent < 4:
         return f"{mantissa * 10.0**exponent:.{digits}g}"
     return f"{mantissa:.{digits - 1}f}e{exponent:+d}"
+
+
+def stated(log10: float | None, plain: float | None) -> str:
+    """A figure from its log10 (any size), or "0" where it is exactly zero."""
+    return "0" if log10 is None and plain == 0.0 else sci(log10)
 
 
 def num(x: float | None, digits: int = 3) -> str:
@@ -87,19 +90,17 @@ def thin(n: int, every: int) -> list[int]:
 def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
     """Per-layer table with the verdict and advice under it; fits 80 columns."""
     c = result.config
-    title = (
-        f"{c.init} + {c.act}  depth {c.depth}  width {c.width}  batch {c.batch}  "
-        f"sigma_w^2 {num(c.weight_var)}  bias std {num(c.bias_std)}  seed {c.seed}  {c.dtype}"
+    # The set-up on its own lines, above the table: a table title would wrap at the
+    # table's width, not the terminal's.
+    title = Text(f"{c.init} + {c.act}", style="bold")
+    title.append(f"  depth {c.depth}  {width_text(c)}  batch {c.batch}  seed {c.seed}  {c.dtype}\n")
+    title.append(
+        f"sigma_w^2 {num(c.weight_var)}{'' if uniform(c) else ' (last layer)'}  "
+        f"bias std {num(c.bias_std)}"
     )
     if c.input != "normal":
-        title += f"  input {c.input}, {c.widths[0]} features"
-    table = Table(
-        title=Text(title),
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+        title.append(f"  input {c.input}, {c.widths[0]} features")
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("layer", "Var(h)", "theory", "mean(a)", "sat.", "RMS(δ)", "theory", "‖dL/dW‖"):
         # fold, never "…": a narrow terminal wraps a number rather than hiding digits
         table.add_column(name, justify="right", overflow="fold", min_width=5)
@@ -111,15 +112,20 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
         s = layers[i]
         table.add_row(
             str(s.layer),
-            Text(sci(s.log10_preact_var), style=relative_style(s.log10_preact_var, v1)),
+            Text(
+                stated(s.log10_preact_var, s.preact_var),
+                style=relative_style(s.log10_preact_var, v1),
+            ),
             sci(s.log10_theory_preact_var),
             num(s.act_mean),
             _percent(s.saturated_frac),
-            Text(sci(s.log10_grad_rms), style=relative_style(s.log10_grad_rms, g_top)),
+            Text(
+                stated(s.log10_grad_rms, s.grad_rms), style=relative_style(s.log10_grad_rms, g_top)
+            ),
             sci(s.log10_theory_grad_rms),
-            sci(s.log10_weight_grad_norm),
+            stated(s.log10_weight_grad_norm, s.weight_grad_norm),
         )
-    return Group(table, summary_text(result), Text(LEGEND, style="dim"))
+    return Group(title, table, summary_text(result), Text(LEGEND, style="dim"))
 
 
 LEGEND = (
@@ -127,6 +133,18 @@ LEGEND = (
     "sat.: units in the flat part, or dead on the whole batch.  red/blue: above 1e2 / "
     "below 1e-2 times layer 1 (Var) or layer L (RMS(δ), where backprop starts)."
 )
+
+
+def uniform(c) -> bool:
+    return not c.widths or len(set(c.widths)) == 1
+
+
+def width_text(c) -> str:
+    """``width 512``, or the chain ``widths 512-784-256-10``."""
+    n = c.widths
+    if uniform(c):
+        return f"width {c.width}"
+    return "widths " + ("-".join(map(str, n)) if len(n) <= 8 else f"{n[0]}-{n[1]}-...-{n[-1]}")
 
 
 def _percent(x: float | None) -> Text:
@@ -167,7 +185,7 @@ def summary_text(result: SimulationResult) -> Text:
     if s.theory_max_log10_error is not None:
         out.append(
             f"theory:   largest |log10(measured / theory)| of Var(h) = "
-            f"{s.theory_max_log10_error:.2f} (finite width {result.config.width})\n"
+            f"{s.theory_max_log10_error:.2f} (finite width {min(result.config.widths[1:])})\n"
         )
     if s.fix:
         out.append("fix:      ", style="bold")
@@ -182,8 +200,11 @@ def _saturation_meaning(result: SimulationResult) -> str:
     act = get_activation(result.config.act)
     if act.saturation == "dead":
         # Deep ReLU-like stacks make the samples alike (their correlation tends to 1), so
-        # a unit ends up off for all of them: up to about half the units, at any init.
-        return "units off for every sample: deep stacks make the samples alike"
+        # a unit ends up negative for all of them: up to about half the units, any init.
+        return (
+            "units negative on every sample, where phi' is small or 0; deep stacks make "
+            "the samples alike, so up to half the units get there at any init"
+        )
     return "units in the flat part"
 
 
@@ -374,7 +395,10 @@ def theory_table(result, *, every: int = 1) -> Group:
         )
     out.append(f"\nchi_1 = {num(s.chi_1, 4)}  phase: ")
     out.append(s.phase or "-", style={"critical": "bold green"}.get(s.phase or "", "bold"))
-    out.append(f"  xi_q = {_depth_scale_text(s.xi_q)}  xi_c = {_depth_scale_text(s.xi_c)}\n")
+    out.append(
+        f"  xi_q = {_depth_scale_text(s.xi_q, s.fixed_point)}"
+        f"  xi_c = {_depth_scale_text(s.xi_c, s.fixed_point)}\n"
+    )
     out.append("forward:  ")
     out.append(s.forward, style=VERDICT_STYLE.get(s.forward, ""))
     out.append(f"  q_L / q_1 = {sci(s.log10_preact_var_ratio)}\n")
@@ -386,10 +410,10 @@ def theory_table(result, *, every: int = 1) -> Group:
     return Group(table, out)
 
 
-def _depth_scale_text(xi: float | None) -> str:
-    """Depth scale in layers per e-fold; infinite at criticality."""
+def _depth_scale_text(xi: float | None, fixed_point: str | None = None) -> str:
+    """Depth scale in layers per e-fold: unbounded at criticality, undefined when q diverges."""
     if xi is None:
-        return "inf"
+        return "-" if fixed_point in (None, "diverges") else "∞ (critical)"
     return f"{xi:.3g} layers" + (" (growth)" if xi < 0 else "")
 
 
@@ -486,15 +510,20 @@ def recommend_csv(result) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
-        ["kind", "name", "sigma_w2", "q_star", "stable", "chi_1", "forward_factor",
+        ["kind", "name", "sigma_w2", "q_star", "stable", "chi_1", "phase", "forward_factor",
          "grad_factor", "verdict", "note"]
     )  # fmt: skip
     for c in result.criteria:
+        stable = "" if c.stable is None else str(c.stable).lower()
+        values = map(_csv_value, (c.sigma_w2, c.q_star))
         writer.writerow(
-            ["criterion", c.name, *map(_csv_value, (c.sigma_w2, c.q_star, c.stable, c.chi_1)),
-             "", "", c.phase or "", c.note]
+            ["criterion", c.name, *values, stable, _csv_value(c.chi_1), c.phase or "",
+             "", "", "", c.note]
         )  # fmt: skip
     for i in result.inits:
-        values = (i.sigma_w2, i.q_star, None, i.chi_1, i.forward_factor, i.grad_factor)
-        writer.writerow(["init", i.init, *map(_csv_value, values), i.verdict, ""])
+        values = (i.sigma_w2, i.q_star, None, i.chi_1)
+        writer.writerow(
+            ["init", i.init, *map(_csv_value, values), "",
+             *map(_csv_value, (i.forward_factor, i.grad_factor)), i.verdict, ""]
+        )  # fmt: skip
     return buf.getvalue()

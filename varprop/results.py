@@ -7,7 +7,7 @@ never hold ``nan`` or ``inf``, so JSON and CSV never print them.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 
 # How far (in log10) the variance or gradient may drift from layer 1 and still be
 # called stable: the same band the table colours, [1e-2, 1e2].
@@ -98,6 +98,8 @@ class Config:
     widths: tuple[int, ...] = ()  # n_0, n_1, ..., n_L
     input: str = "normal"
     input_second_moment: float = 1.0
+    fan_mode: str = "fan_in"
+    gain: float = 1.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -142,7 +144,6 @@ class SimulationResult:
     config: Config
     layers: tuple[LayerStats, ...]
     summary: Summary
-    extra: dict = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
         return {
