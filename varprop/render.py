@@ -136,14 +136,15 @@ LEGEND = (
 
 
 def uniform(c) -> bool:
-    return not c.widths or len(set(c.widths)) == 1
+    """Every layer as wide as the others (the input's own width n_0 aside)."""
+    return len(set(c.widths[1:])) <= 1
 
 
 def width_text(c) -> str:
     """``width 512``, or the chain ``widths 512-784-256-10``."""
     n = c.widths
     if uniform(c):
-        return f"width {c.width}"
+        return f"width {n[-1] if n else c.width}"
     return "widths " + ("-".join(map(str, n)) if len(n) <= 8 else f"{n[0]}-{n[1]}-...-{n[-1]}")
 
 
