@@ -16,13 +16,14 @@ from varprop.initializers import Initializer, get_initializer
 from varprop.meanfield import Prediction, predict
 from varprop.network import DTYPES, Network, RawStats, WeightCache, check_memory, run
 from varprop.results import (
-    STABLE_DECADES,
+    SATURATED,
     Config,
     LayerStats,
     SimulationResult,
     Summary,
     finite_or_none,
     ratio_fields,
+    verdict,
 )
 
 # float32 weights must stay finite: std = sqrt(sigma_w^2 / fan_in) far below 3.4e38.
@@ -284,29 +285,6 @@ def _layers(raw: RawStats, theory: Prediction) -> tuple[LayerStats, ...]:
         )
         for i in range(len(raw.preact_var))
     )
-
-
-# Above this fraction of saturated units at the last layer, a bounded activation's
-# forward verdict is "saturated" whatever the variance does (tanh under naive init keeps
-# q large but flat).  ReLU-like activations are judged by variance alone: deep in a
-# ReLU stack the batch's samples become correlated, so units go dead on the whole batch
-# (up to about half of them) even where He init keeps the variance exactly.
-SATURATED = 0.5
-
-
-def verdict(log10_ratio: float | None, end: float | None = None) -> str:
-    """stable / vanishing / exploding, from the total change in decades.
-
-    ``end`` is the plain value where the signal arrives: an exact 0 there (zero weights,
-    or phi' rounding to 0 on every unit) has no log10 but has certainly vanished.
-    """
-    if log10_ratio is None:
-        return "vanishing" if end == 0.0 else "unknown"
-    if log10_ratio > STABLE_DECADES:
-        return "exploding"
-    if log10_ratio < -STABLE_DECADES:
-        return "vanishing"
-    return "stable"
 
 
 def summarize(layers: Sequence[LayerStats], raw: RawStats, net: Network) -> Summary:

@@ -79,6 +79,7 @@ from varprop.initializers import BASES, Initializer, get_initializer
 from varprop.initializers import weight_var as explicit_init
 from varprop.network import Network
 from varprop.results import (
+    SATURATED,
     Criterion,
     InitVerdict,
     RecommendResult,
@@ -88,6 +89,7 @@ from varprop.results import (
     TheorySummary,
     finite_or_none,
     ratio_fields,
+    verdict,
 )
 
 LN10 = math.log(10.0)
@@ -981,8 +983,6 @@ def _theory_layers(pred: Prediction) -> tuple[TheoryLayer, ...]:
 
 
 def _theory_summary(layers, pred: Prediction, net: Network, fp: FixedPoint) -> TheorySummary:
-    from varprop.api import SATURATED, verdict  # api imports theory lazily, never at load
-
     last = layers[-1]
     ratios = ratio_fields(layers)
     forward = verdict(ratios["log10_preact_var_ratio"])
@@ -1421,8 +1421,6 @@ def _drift(act, sigma_w2, sigma_b2, width, depth) -> tuple[bool, float]:
     A bounded activation whose last layer is mostly in its flat part (the simulation's
     "saturated" verdict) ranks after every unsaturated choice, however flat its curves.
     """
-    from varprop.api import SATURATED
-
     net = _uniform(act, sigma_w2, sigma_b2, width, depth)
     worst, saturated = 0.0, False
     for m0 in PROBE_INPUTS:
@@ -1440,8 +1438,6 @@ def _drift(act, sigma_w2, sigma_b2, width, depth) -> tuple[bool, float]:
 
 
 def _init_verdict(kern, name, bias_var, width, depth) -> InitVerdict:
-    from varprop.api import SATURATED, verdict
-
     init = BASES[name]
     sw2 = init.sigma_w2(width, width)
     sb2 = bias_var if init.bias_variance is None else init.bias_variance(width)

@@ -13,6 +13,28 @@ from dataclasses import asdict, dataclass, fields
 # called stable: the same band the table colours, [1e-2, 1e2].
 STABLE_DECADES = 2.0
 
+# Above this fraction of saturated units at the last layer, a bounded activation's
+# forward verdict is "saturated" whatever the variance does (tanh under naive init keeps
+# q large but flat).  ReLU-like activations are judged by variance alone: deep in a
+# ReLU stack the batch's samples become correlated, so units go dead on the whole batch
+# (up to about half of them) even where He init keeps the variance exactly.
+SATURATED = 0.5
+
+
+def verdict(log10_ratio: float | None, end: float | None = None) -> str:
+    """stable / vanishing / exploding, from the total change in decades.
+
+    ``end`` is the plain value where the signal arrives: an exact 0 there (zero weights,
+    or phi' rounding to 0 on every unit) has no log10 but has certainly vanished.
+    """
+    if log10_ratio is None:
+        return "vanishing" if end == 0.0 else "unknown"
+    if log10_ratio > STABLE_DECADES:
+        return "exploding"
+    if log10_ratio < -STABLE_DECADES:
+        return "vanishing"
+    return "stable"
+
 
 def finite_or_none(x: float | None) -> float | None:
     """``x`` as a plain float, or None when it is missing, nan or infinite."""
