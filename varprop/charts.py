@@ -437,9 +437,13 @@ def _grid_cell(agg: Aggregate, matched: str | None, plain: bool, width: int) -> 
     mark = _glyph(MATCHED_MARK, plain) if matched else " "
     fwd, bwd = agg.log10_preact_var_ratio, agg.log10_grad_rms_ratio
     var_label = "sat " if agg.forward == "saturated" else "var "
+    grad_label = " grad"
+    if plain:  # no colour to carry the verdict: spell it instead
+        var_label = PLAIN_VERDICT.get(agg.forward, "?") + " "
+        grad_label = " " + PLAIN_VERDICT.get(agg.backward, "?") + " "
     lines = [
         (mark + var_label + _grid_number(fwd, agg.overflowed), _heat(fwd.mean, agg.forward)),
-        (" grad" + _grid_number(bwd, agg.overflowed), _heat(bwd.mean, agg.backward)),
+        (grad_label + _grid_number(bwd, agg.overflowed), _heat(bwd.mean, agg.backward)),
     ]
     if len(agg.seeds) > 1:
         spread = f"{_grid_spread(fwd):>5} {_grid_spread(bwd):>5}"
@@ -451,6 +455,9 @@ def _grid_cell(agg: Aggregate, matched: str | None, plain: bool, width: int) -> 
         bold = Style(bold=True) if matched and i == 0 else Style()
         text.append(line.ljust(width)[:width], style=None if plain else style + bold)
     return text
+
+
+PLAIN_VERDICT = {"stable": "ok ", "vanishing": "van", "exploding": "exp", "saturated": "sat"}
 
 
 def _grid_spread(band: Band) -> str:
@@ -490,13 +497,24 @@ def _heat(log10: float | None, verdict: str) -> Style:
 def _grid_legend(plain: bool, n_seeds: int) -> Text:
     refs = ", ".join(f"{i}:{a} ({ref})" for (i, a), ref in _matched_items())
     text = Text(style="dim")
-    text.append(
-        "var: log10 Var(h) layer L / layer 1; grad: log10 grad RMS layer 1 / layer L; "
-        "sat: forward saturated (most units flat); ovfl: left float range.\n"
-    )
+    if plain:
+        text.append(
+            "First line: log10 Var(h) layer L / layer 1; second: log10 grad RMS layer 1 / "
+            "layer L; ovfl: left float range.\n"
+        )
+    else:
+        text.append(
+            "var: log10 Var(h) layer L / layer 1; grad: log10 grad RMS layer 1 / layer L; "
+            "sat: forward saturated (most units flat); ovfl: left float range.\n"
+        )
     if not plain:
         text.append("blue vanishing, green stable (within ±2 decades), red exploding; ")
         text.append("deeper colour, further off.\n")
+    else:
+        text.append(
+            "Labels give the verdict: ok stable (within ±2 decades), van vanishing, exp "
+            "exploding, sat saturated; first line the signal, second the gradient.\n"
+        )
     text.append(f"{_glyph(MATCHED_MARK, plain)} the literature's pair: {refs}.")
     if n_seeds > 1:
         text.append(
