@@ -130,7 +130,7 @@ class Config:
 
 
 @dataclass(frozen=True)
-class Summary:
+class Verdicts:
     """Verdicts and overall factors of a run.
 
     ``preact_var_ratio`` is Var(h) at layer L over layer 1, the way the signal travels;
@@ -151,11 +151,17 @@ class Summary:
     backward_factor: float | None = None  # per layer, gradient RMS (toward the input)
     overflow_layer: int | None = None
     overflow_kind: str | None = None  # "overflow" | "underflow"
-    fix: str | None = None  # one-line advice when the pair is unstable
-    theory_max_log10_error: float | None = None  # max |log10(measured / theory)|
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Summary(Verdicts):
+    """A simulation's verdicts (see :class:`Verdicts`), advice and distance to theory."""
+
+    fix: str | None = None  # one-line advice when the pair is unstable
+    theory_max_log10_error: float | None = None  # max |log10(measured / theory)|
 
 
 @dataclass(frozen=True)
@@ -228,7 +234,7 @@ class TheoryConfig:
 
 
 @dataclass(frozen=True)
-class TheorySummary:
+class TheorySummary(Verdicts):
     """Verdicts and ratios as for a simulation, plus the fixed-point analysis.
 
     ``q_star`` is the fixed point the variance map reaches from q_1 (None when q grows
@@ -242,16 +248,6 @@ class TheorySummary:
     log10 forms are still given).
     """
 
-    forward: str
-    backward: str
-    preact_var_ratio: float | None
-    grad_rms_ratio: float | None
-    log10_preact_var_ratio: float | None = None
-    log10_grad_rms_ratio: float | None = None
-    forward_factor: float | None = None
-    backward_factor: float | None = None
-    overflow_layer: int | None = None
-    overflow_kind: str | None = None
     q_star: float | None = None
     chi_1: float | None = None
     phase: str | None = None
@@ -260,9 +256,6 @@ class TheorySummary:
     fixed_point: str | None = None
     fixed_point_stable: bool | None = None
     note: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
