@@ -207,3 +207,15 @@ def test_memory_estimate_of_the_issue_case():
     assert parts["weights"] / 2**30 == pytest.approx(1.0, rel=0.03)  # 1000 * 2^20 B
     assert parts["activations"] / 2**30 == pytest.approx(1.0, rel=0.03)
     assert sum(parts.values()) < 2.5 * 2**30
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"widths": [8.9]}, {"widths": ["a"]}, {"widths": [4, 0]}, {"bias_std": "x"}, {"depth": 2.0}],
+)
+def test_library_rejects_bad_arguments_with_varprop_error(kwargs):
+    # Scripts get the same one-line VarpropError the CLI turns into exit 2, never a raw
+    # TypeError or a silently truncated width.
+    args = {"depth": 2, "width": 4, "batch": 2} | kwargs
+    with pytest.raises(varprop.VarpropError):
+        varprop.simulate(**args)

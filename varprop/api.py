@@ -132,12 +132,17 @@ def simulate(
     )
 
 
+def _is_count(value) -> bool:
+    """An integer >= 1 (not a bool, not a float that happens to be whole)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1
+
+
 def _check_counts(depth, width, batch, seed) -> None:
     """depth, width and batch are integers >= 1 (batch may be None), seed >= 0."""
     for name, value in (("depth", depth), ("width", width), ("batch", batch)):
         if value is None and name == "batch":
             continue
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        if not _is_count(value):
             raise VarpropError(f"{name} must be an integer >= 1, got {value!r}", param=f"--{name}")
     if depth > MAX_DEPTH:
         raise VarpropError(
@@ -187,7 +192,9 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
         raise VarpropError(
             f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}", param="--dtype"
         )
-    if bias_std is not None and not (math.isfinite(bias_std) and bias_std >= 0):
+    if bias_std is not None and not (
+        isinstance(bias_std, int | float | np.number) and math.isfinite(bias_std) and bias_std >= 0
+    ):
         raise VarpropError(
             f"bias std must be a finite number >= 0, got {bias_std!r}", param="--bias-std"
         )
@@ -218,12 +225,12 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
     if widths is None:
         hidden = (width,) * depth
     else:
-        hidden = tuple(int(w) for w in widths)
-        if not hidden or min(hidden) < 1:
+        hidden = tuple(widths)
+        if not hidden or not all(_is_count(w) for w in hidden):
             raise VarpropError(
                 f"widths must be integers >= 1, got {list(widths)!r}", param="--widths"
             )
-    net = Network(initializer, activation, (n0, *hidden), bias_std, dtype)
+    net = Network(initializer, activation, (n0, *map(int, hidden)), bias_std, dtype)
     _check_weight_var(initializer, net.widths, init)
     return net, x0
 
