@@ -203,10 +203,7 @@ def _saturation_meaning(result: SimulationResult) -> str:
     if act.saturation == "dead":
         # Deep ReLU-like stacks make the samples alike (their correlation tends to 1), so
         # a unit ends up negative for all of them: up to about half the units, any init.
-        return (
-            "units negative on every sample, where phi' is small or 0; deep stacks make "
-            "the samples alike, so up to half the units get there at any init"
-        )
+        return "negative on every sample; deep stacks make samples alike, so up to half get there"
     return "units in the flat part"
 
 
