@@ -296,6 +296,17 @@ def _ones(n: int, dtype) -> np.ndarray:
     return np.ones(n, dtype=dtype)
 
 
+# A stored array is renormalised once its RMS drifts beyond 2**+-RESCALE_AFTER: until
+# then its squares are safe in float32 and a rescaling pass would buy nothing.
+RESCALE_AFTER = 8
+
+
+def _drift(square: float) -> int:
+    """The power of two to divide by, 0 while the RMS sqrt(square) is still near 1."""
+    k = _exponent(math.sqrt(square))
+    return k if abs(k) > RESCALE_AFTER else 0
+
+
 def _mean_square(x: np.ndarray, work: np.ndarray) -> float:
     """Mean square of x alone (the backward pass needs no mean): one pass, not two."""
     if x.ndim == 2 and x.size:
@@ -499,7 +510,7 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp
             st.saturated_frac[l - 1] = 0.0
         if act.homogeneous:
             # Renormalise by a power of two: exact, and keeps a of order 1 at any depth.
-            k = _exponent(math.sqrt(square))
+            k = _drift(square)
             _scale(a, -k)
             ea += k
         exps.append(ea)
@@ -627,7 +638,7 @@ def _backward(
     eg = 0  # true delta_l = d * 2**eg
     for l in range(L, 0, -1):
         square = _mean_square(d, buf[: d.size].reshape(d.shape))
-        k = _exponent(math.sqrt(square))
+        k = _drift(square)
         _scale(d, -k)  # exact: keeps delta of order 1 however deep the stack
         eg += k
         rms = math.sqrt(square)
@@ -650,7 +661,7 @@ def _backward(
             ep = exps[l - 2]
         g = wgrad[: prev.shape[1] * d.shape[1]].reshape(prev.shape[1], d.shape[1])
         np.matmul(prev.T, d, out=g)
-        norm = math.sqrt(float(np.square(g, out=g).sum(dtype=np.float64)))
+        norm = math.sqrt(_mean_square(g, g) * g.size)
         st.weight_grad_norm[l - 1] = _plain(norm / B, ep + eg)
         st.log10_weight_grad_norm[l - 1] = _log10(norm / B, ep + eg)
         if progress is not None:
