@@ -542,13 +542,7 @@ def seeds_view(runs: Sequence[SimulationResult], *, every: int = 1) -> Group:
         f"sigma_w^2 {sci(log10_of(c.weight_var))}, bias std {c.bias_std:g}, "
         f"{_seed_text(agg.seeds)} ({len(agg.seeds)} runs), {c.dtype}"
     )
-    table = Table(
-        title=Text(title),
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     # Same look as the one-seed table; fold, never "…", on a narrow terminal.
     for name in ("layer", "Var(h)", "± dec", "min–max", "theory", "sat.", "RMS(δ)", "± dec",
                  "theory"):  # fmt: skip
@@ -569,7 +563,7 @@ def seeds_view(runs: Sequence[SimulationResult], *, every: int = 1) -> Group:
             _spread(s.log10_grad_rms),
             sci(s.log10_theory_grad_rms),
         )
-    return Group(table, seeds_summary(agg, runs))
+    return Group(Text(title, style="bold"), table, seeds_summary(agg, runs))
 
 
 def _plain_drift(value, origin) -> str:

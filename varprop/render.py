@@ -359,10 +359,7 @@ def theory_table(result, *, every: int = 1) -> Group:
         f"theory: {c.init} + {c.act}  depth {c.depth}  sigma_w^2 {num(c.weight_var)}  "
         f"sigma_b^2 {num(c.bias_var)}  E[a0^2] {num(c.input_second_moment)}  (infinite width)"
     )
-    table = Table(
-        title=Text(title), title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )  # fmt: skip
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("layer", "q = Var(h)", "Var(a)", "chi", "RMS(δ)", "δ_l / δ_L"):
         table.add_column(name, justify="right", no_wrap=True)
     layers = result.layers
@@ -406,7 +403,7 @@ def theory_table(result, *, every: int = 1) -> Group:
     out.append(f"  RMS(δ) layer 1 / layer L = {sci(s.log10_grad_rms_ratio)}")
     if s.note:
         out.append(f"\n{s.note}", style="dim")
-    return Group(table, out)
+    return Group(Text(title, style="bold"), table, out)
 
 
 def _depth_scale_text(xi: float | None, fixed_point: str | None = None) -> str:
@@ -439,15 +436,11 @@ CRITERION_TITLES = {
 
 def recommend_table(result) -> Group:
     """Criteria, then every named initializer against the activation, then the answer."""
-    criteria = Table(
-        title=Text(
-            f"sigma_w^2 for {result.act} (sigma_b^2 = {num(result.bias_var)}), by criterion"
-        ),
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    criteria_title = Text(
+        f"sigma_w^2 for {result.act} (sigma_b^2 = {num(result.bias_var)}), by criterion",
+        style="bold",
     )
+    criteria = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for name, justify in (
         ("criterion", "left"),
         ("sigma_w^2", "right"),
@@ -474,16 +467,12 @@ def recommend_table(result) -> Group:
         if c.note:
             notes.append(f"{c.name}: ", style="bold")
             notes.append(c.note + "\n")
-    inits = Table(
-        title=Text(
-            f"named initializers with {result.act} (theory, width {result.width}, "
-            f"{result.depth} layers)"
-        ),
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    inits_title = Text(
+        f"named initializers with {result.act} (theory, width {result.width}, "
+        f"{result.depth} layers)",
+        style="bold",
     )
+    inits = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     for name in ("init", "sigma_w^2", "Var x/layer", "grad x/layer", "q*", "verdict"):
         inits.add_column(name, justify="left" if name in ("init", "verdict") else "right")
     for i in result.inits:
@@ -501,7 +490,7 @@ def recommend_table(result) -> Group:
     if result.best_sigma_w2 is not None:
         answer.append(f"  (sigma_w^2 = {num(result.best_sigma_w2, 4)}, --init {result.best_init})")
     answer.append(f"\n{result.note}")
-    return Group(criteria, notes, inits, answer)
+    return Group(criteria_title, criteria, notes, inits_title, inits, answer)
 
 
 def recommend_csv(result) -> str:
