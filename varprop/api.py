@@ -11,7 +11,7 @@ import numpy as np
 
 from varprop import __version__
 from varprop.activations import Activation, get_activation
-from varprop.errors import VarpropError
+from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer, get_initializer
 from varprop.meanfield import Prediction, predict
 from varprop.network import DTYPES, Network, RawStats, WeightCache, check_memory, run
@@ -132,17 +132,12 @@ def simulate(
     )
 
 
-def _is_count(value) -> bool:
-    """An integer >= 1 (not a bool, not a float that happens to be whole)."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1
-
-
 def _check_counts(depth, width, batch, seed) -> None:
     """depth, width and batch are integers >= 1 (batch may be None), seed >= 0."""
     for name, value in (("depth", depth), ("width", width), ("batch", batch)):
         if value is None and name == "batch":
             continue
-        if not _is_count(value):
+        if not is_count(value):
             raise VarpropError(f"{name} must be an integer >= 1, got {value!r}", param=f"--{name}")
     if depth > MAX_DEPTH:
         raise VarpropError(
@@ -226,7 +221,7 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
         hidden = (width,) * depth
     else:
         hidden = tuple(widths)
-        if not hidden or not all(_is_count(w) for w in hidden):
+        if not hidden or not all(is_count(w) for w in hidden):
             raise VarpropError(
                 f"widths must be integers >= 1, got {list(widths)!r}", param="--widths"
             )

@@ -145,6 +145,17 @@ DEPTH = click.IntRange(min=1)
 THEORY_WIDTH = click.IntRange(min=1, max=10**9)
 
 
+# Options that shape the initializer, shared by the sampling commands and `theory`.
+GAIN_OPTION = click.option(
+    "--gain", type=FiniteFloat(0, strict=True), default=1.0, show_default=True,
+    help="Gain of the orthogonal initializer.",
+)  # fmt: skip
+FAN_MODE_OPTION = click.option(
+    "--fan-mode", type=click.Choice(["fan_in", "fan_out"]), default="fan_in",
+    show_default=True, help="Fan used by he and lecun.",
+)  # fmt: skip
+
+
 def common_run_options(f):
     """Options every sampling command shares (simulate, compare, grid)."""
     options = [
@@ -164,10 +175,8 @@ def common_run_options(f):
                      help="Biases ~ N(0, std^2). Default: zero (a preset's own bias)."),
         click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
                      show_default=True, help="Arithmetic of the simulation."),
-        click.option("--gain", type=FiniteFloat(0, strict=True), default=1.0, show_default=True,
-                     help="Gain of the orthogonal initializer."),
-        click.option("--fan-mode", type=click.Choice(["fan_in", "fan_out"]), default="fan_in",
-                     show_default=True, help="Fan used by he and lecun."),
+        GAIN_OPTION,
+        FAN_MODE_OPTION,
         click.option("--max-memory", type=ByteSize(), default=None,
                      help="Memory limit for the run, e.g. 4GiB (default: 90% of available)."),
         click.option("--input", default="normal", show_default=True, metavar="normal|uniform|PATH",
@@ -633,20 +642,8 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
     show_default=True,
     help="E[a_0^2] of the input (1 for N(0, 1)).",
 )
-@click.option(
-    "--gain",
-    type=FiniteFloat(0, strict=True),
-    default=1.0,
-    show_default=True,
-    help="Gain of the orthogonal initializer.",
-)
-@click.option(
-    "--fan-mode",
-    type=click.Choice(["fan_in", "fan_out"]),
-    default="fan_in",
-    show_default=True,
-    help="Fan used by he and lecun.",
-)
+@GAIN_OPTION
+@FAN_MODE_OPTION
 @click.option(
     "--every",
     type=click.IntRange(min=1),

@@ -1,4 +1,6 @@
-"""The one exception the numeric core raises for bad input."""
+"""The one exception the numeric core raises for bad input, and the checks it shares."""
+
+from numbers import Integral
 
 
 class VarpropError(ValueError):
@@ -11,3 +13,8 @@ class VarpropError(ValueError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+def is_count(value) -> bool:
+    """An integer >= 1 (numpy's included; not a bool, not a float that happens to be whole)."""
+    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 1

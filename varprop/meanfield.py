@@ -74,7 +74,7 @@ from itertools import pairwise
 import numpy as np
 
 from varprop.activations import Activation, get_activation
-from varprop.errors import VarpropError
+from varprop.errors import VarpropError, is_count
 from varprop.initializers import BASES, Initializer, get_initializer
 from varprop.initializers import weight_var as explicit_init
 from varprop.network import Network
@@ -824,8 +824,7 @@ def _check_var(value, name: str, param: str, *, allow_none: bool = False) -> flo
 
 
 def _check_int(value, name: str, param: str, high: int | None = None) -> int:
-    ok = isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 1
-    if not ok or (high is not None and value > high):
+    if not is_count(value) or (high is not None and value > high):
         limit = f"from 1 to {high:,}" if high else ">= 1"
         raise VarpropError(f"{name} must be an integer {limit}, got {value!r}", param=param)
     return int(value)
@@ -862,9 +861,7 @@ def build_network(
         hidden = (width,) * depth
     else:
         hidden = tuple(widths)
-        if not hidden or not all(
-            isinstance(w, int | np.integer) and not isinstance(w, bool) and w >= 1 for w in hidden
-        ):
+        if not hidden or not all(is_count(w) for w in hidden):
             raise VarpropError(
                 f"widths must be integers >= 1, got {list(widths)!r}", param="--widths"
             )

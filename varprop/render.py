@@ -159,20 +159,16 @@ def summary_text(result: SimulationResult) -> Text:
     """The verdict lines under a simulate table."""
     s, L = result.summary, result.config.depth
     out = Text()
-    out.append("forward:  ")
-    out.append(s.forward, style=VERDICT_STYLE.get(s.forward, ""))
-    out.append(
-        f"  Var(h) layer {L} / layer 1 = {sci(s.log10_preact_var_ratio)}"
-        + (f", x{num(s.forward_factor, 4)} per layer" if s.forward_factor is not None else "")
-        + "\n"
-    )
-    out.append("backward: ")
-    out.append(s.backward, style=VERDICT_STYLE.get(s.backward, ""))
-    out.append(
-        f"  grad RMS layer 1 / layer {L} = {sci(s.log10_grad_rms_ratio)}"
-        + (f", x{num(s.backward_factor, 4)} per layer" if s.backward_factor is not None else "")
-        + "\n"
-    )
+    for label, word, ratio, log10, factor in (
+        ("forward: ", s.forward, f"Var(h) layer {L} / layer 1", s.log10_preact_var_ratio,
+         s.forward_factor),
+        ("backward:", s.backward, f"grad RMS layer 1 / layer {L}", s.log10_grad_rms_ratio,
+         s.backward_factor),
+    ):  # fmt: skip
+        out.append(f"{label} ")
+        out.append(word, style=VERDICT_STYLE.get(word, ""))
+        per_layer = f", x{num(factor, 4)} per layer" if factor is not None else ""
+        out.append(f"  {ratio} = {sci(log10)}{per_layer}\n")
     last = result.layers[-1]
     sat = last.saturated_frac
     if sat:

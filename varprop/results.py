@@ -105,13 +105,27 @@ class LayerStats:
 
 
 @dataclass(frozen=True)
-class Config:
-    """What was run.  ``weight_var`` is sigma_w^2 of the hidden (width x width) layers."""
+class Stack:
+    """The pair and the shape every run and prediction states first.
+
+    Subclasses add ``widths`` (n_0, n_1, ..., n_L), written to JSON as a list.
+    """
 
     init: str
     act: str
     depth: int
     width: int
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(d["widths"])
+        return d
+
+
+@dataclass(frozen=True)
+class Config(Stack):
+    """What was run.  ``weight_var`` is sigma_w^2 of the hidden (width x width) layers."""
+
     batch: int
     seed: int
     dtype: str
@@ -122,11 +136,6 @@ class Config:
     input_second_moment: float = 1.0
     fan_mode: str = "fan_in"
     gain: float = 1.0
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
 
 
 @dataclass(frozen=True)
@@ -214,23 +223,14 @@ class TheoryLayer:
 
 
 @dataclass(frozen=True)
-class TheoryConfig:
+class TheoryConfig(Stack):
     """What was predicted.  ``weight_var`` and ``bias_var`` are those of the last layer."""
 
-    init: str
-    act: str
-    depth: int
-    width: int
     weight_var: float
     bias_var: float
     bias_std: float
     widths: tuple[int, ...] = ()
     input_second_moment: float = 1.0
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["widths"] = list(self.widths)
-        return d
 
 
 @dataclass(frozen=True)
