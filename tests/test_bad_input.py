@@ -13,7 +13,6 @@ before a usage error, and then exactly one ``Error: ...`` line; nothing else.
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 import sys
@@ -23,6 +22,7 @@ import click
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+from support import strict_json
 
 from varprop import cli as cli_module
 from varprop.cli import cli
@@ -276,14 +276,10 @@ def test_fuzzed_simulate_options_never_crash(files, data):
     assert not errors
     assert not NON_FINITE.search(out.replace("infinite width", "")), out
     if "json" in args and "--output" not in args:
-        json.loads(out, parse_constant=_refuse)
+        strict_json(out)
 
 
-def _refuse(name: str):
-    raise ValueError(f"non-standard JSON constant {name}")
-
-
-def test_refuse_rejects_nan():
+def testrefuse_constant_rejects_nan():
     with pytest.raises(ValueError, match="NaN"):
-        json.loads('{"x": NaN}', parse_constant=_refuse)
-    assert math.isfinite(json.loads('{"x": 1e300}', parse_constant=_refuse)["x"])
+        strict_json('{"x": NaN}')
+    assert math.isfinite(strict_json('{"x": 1e300}')["x"])

@@ -2,24 +2,17 @@
 
 import csv
 import io
-import json
 import re
 import subprocess
 import sys
 
 import pytest
 from click.testing import CliRunner
+from support import strict_json
 
 from varprop.cli import cli
 
 SMALL = ["--depth", "6", "--width", "32", "--batch", "16"]
-
-
-def _strict(text):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.fixture
@@ -50,7 +43,7 @@ def test_every_keeps_first_and_last(runner):
 def test_json_is_the_design_shape(runner):
     r = runner.invoke(cli, ["simulate", "--format", "json", *SMALL])
     assert r.exit_code == 0
-    d = _strict(r.stdout)
+    d = strict_json(r.stdout)
     assert set(d) == {"varprop_version", "config", "layers", "summary"}
     for key in (
         "init",
@@ -72,7 +65,7 @@ def test_json_is_the_design_shape(runner):
 
 
 def test_csv_one_row_per_layer_same_numbers_as_json(runner):
-    j = _strict(runner.invoke(cli, ["simulate", "--format", "json", *SMALL]).stdout)
+    j = strict_json(runner.invoke(cli, ["simulate", "--format", "json", *SMALL]).stdout)
     r = runner.invoke(cli, ["simulate", "--format", "csv", *SMALL])
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 6
@@ -86,7 +79,7 @@ def test_output_file_and_nothing_on_stdout(runner, tmp_path):
     r = runner.invoke(cli, ["simulate", "--format", "json", "--output", str(path), *SMALL])
     assert r.exit_code == 0
     assert r.stdout == ""
-    assert _strict(path.read_text())["config"]["depth"] == 6
+    assert strict_json(path.read_text())["config"]["depth"] == 6
 
 
 def test_table_to_file_has_no_colour_codes(runner, tmp_path):
@@ -108,13 +101,13 @@ def test_weight_var_and_bias(runner):
     r = runner.invoke(
         cli, ["simulate", "--weight-var", "1.5", "--bias-std", "0.1", "--format", "json", *SMALL]
     )
-    d = _strict(r.stdout)
+    d = strict_json(r.stdout)
     assert d["config"]["weight_var"] == pytest.approx(1.5)
     assert d["config"]["bias_std"] == pytest.approx(0.1)
 
 
 def test_torch_default_reports_its_bias(runner):
-    d = _strict(
+    d = strict_json(
         runner.invoke(cli, ["simulate", "--init", "torch", "--format", "json", *SMALL]).stdout
     )
     # U(+-1/sqrt(32)) has std 1/sqrt(3 * 32).
@@ -152,7 +145,7 @@ def test_list(runner):
     assert r.exit_code == 0
     for name in ("he", "xavier", "torch-default", "relu", "gelu", "swish"):
         assert name in r.stdout
-    d = _strict(runner.invoke(cli, ["list", "--format", "json"]).stdout)
+    d = strict_json(runner.invoke(cli, ["list", "--format", "json"]).stdout)
     assert {a["name"] for a in d["activations"]} >= {"relu", "tanh", "selu", "mish"}
 
 
@@ -189,7 +182,7 @@ def test_zero_weights_vanish_and_print_zero(runner):
     r = runner.invoke(cli, ["simulate", "--weight-var", "0", "--act", "tanh", *SMALL])
     assert r.exit_code == 0
     assert "forward:  vanishing" in r.stdout
-    d = _strict(
+    d = strict_json(
         runner.invoke(
             cli, ["simulate", "--weight-var", "0", "--act", "tanh", "--format", "json", *SMALL]
         ).stdout
@@ -200,7 +193,7 @@ def test_zero_weights_vanish_and_print_zero(runner):
 
 def test_config_records_fan_mode_gain_and_named_input_moment(runner):
     args = ["--init", "orthogonal", "--gain", "1.5", "--input", "uniform", "--format", "json"]
-    d = _strict(runner.invoke(cli, ["simulate", *args, *SMALL]).stdout)
+    d = strict_json(runner.invoke(cli, ["simulate", *args, *SMALL]).stdout)
     assert d["config"]["gain"] == 1.5
     assert d["config"]["fan_mode"] == "fan_in"
     # DESIGN: theory takes E[a_0^2] from the distribution, 1 for unit-variance uniform.

@@ -3,34 +3,18 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 
 import pytest
-from click.testing import CliRunner
 from rich.console import Console
+from support import invoke, strict_json
 
 from varprop.charts import BLOCKS, compare_view, depth_chart
-from varprop.cli import cli, progress_bar
+from varprop.cli import progress_bar
 from varprop.errors import VarpropError
 from varprop.sweep import Pair, aggregate, parse_pair, run_pairs, total_work
 
 SMALL = ["--depth", "12", "--width", "64", "--batch", "32"]
-
-
-def invoke(*args: str):
-    result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output
-    return result
-
-
-def strict_json(text: str):
-    """json.loads that refuses NaN and Infinity instead of reading them."""
-
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def render(renderable, *, width: int = 100, terminal: bool = False) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import re
@@ -23,6 +22,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from rich.console import Console
+from support import strict_json
 
 import varprop
 from varprop.activations import ACTIVATIONS, get_activation
@@ -46,13 +46,6 @@ def varprop_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess
         timeout=timeout,
         check=False,
     )
-
-
-def strict_json(text: str):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def finite_text(text: str) -> bool:

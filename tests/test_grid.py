@@ -7,29 +7,15 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
 from rich.console import Console
+from support import invoke, strict_json
 
 import varprop
 from varprop.charts import _grid_number, grid_view
-from varprop.cli import cli
 from varprop.network import WeightCache
 from varprop.sweep import Band, grid_pairs, run_pairs
 
 SMALL = ["--depth", "10", "--width", "64", "--batch", "32"]
-
-
-def invoke(*args: str):
-    result = CliRunner().invoke(cli, list(args))
-    assert "Traceback" not in result.output
-    return result
-
-
-def strict_json(text: str):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def render(renderable, *, width: int, terminal: bool = False) -> str:

@@ -2,20 +2,13 @@
 
 import csv
 import io
-import json
 import math
 
 import pytest
 from click.testing import CliRunner
+from support import strict_json
 
 from varprop.cli import cli
-
-
-def _strict(text):
-    def refuse(name):
-        raise ValueError(name)
-
-    return json.loads(text, parse_constant=refuse)
 
 
 @pytest.fixture
@@ -38,7 +31,7 @@ def test_theory_json_shape_and_values(runner):
     r = runner.invoke(
         cli, ["theory", "--act", "relu", "--init", "he", "--depth", "30", "--format", "json"]
     )
-    d = _strict(r.stdout)
+    d = strict_json(r.stdout)
     assert set(d) == {"varprop_version", "config", "layers", "summary"}
     assert len(d["layers"]) == 30
     # He et al. 2015: q_l = 2 E[a0^2] = 2 at every layer, chi = 1.
@@ -54,7 +47,7 @@ def test_theory_deep_and_beyond_float_range(runner):
     r = runner.invoke(
         cli, ["theory", "--act", "relu", "--init", "xavier", "--depth", "10000", "--format", "json"]
     )
-    d = _strict(r.stdout)
+    d = strict_json(r.stdout)
     last = d["layers"][-1]
     assert last["preact_var"] is None
     assert last["log10_preact_var"] == pytest.approx(-9999 * math.log10(2), abs=1e-6)
@@ -99,7 +92,7 @@ def test_recommend_gelu_warns_plainly(runner):
 
 @pytest.mark.parametrize(("act", "best"), [("relu", "he"), ("tanh", "lecun"), ("selu", "lecun")])
 def test_recommend_json(runner, act, best):
-    d = _strict(runner.invoke(cli, ["recommend", "--act", act, "--format", "json"]).stdout)
+    d = strict_json(runner.invoke(cli, ["recommend", "--act", act, "--format", "json"]).stdout)
     assert d["best_init"] == best
     assert set(d["criteria"]) == {"forward", "edge_of_chaos", "kumar", "torch_gain"}
     for c in d["criteria"].values():
