@@ -14,7 +14,15 @@ from varprop.activations import Activation, get_activation
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer, get_initializer
 from varprop.meanfield import Prediction, predict
-from varprop.network import DTYPES, Network, RawStats, WeightCache, check_memory, run
+from varprop.network import (
+    DTYPES,
+    Network,
+    RawStats,
+    WeightCache,
+    check_memory,
+    hidden_widths,
+    run,
+)
 from varprop.results import (
     SATURATED,
     Config,
@@ -217,15 +225,8 @@ def build(init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, f
                 param="--input",
             )
     n0 = x0.shape[1] if x0 is not None else width
-    if widths is None:
-        hidden = (width,) * depth
-    else:
-        hidden = tuple(widths)
-        if not hidden or not all(is_count(w) for w in hidden):
-            raise VarpropError(
-                f"widths must be integers >= 1, got {list(widths)!r}", param="--widths"
-            )
-    net = Network(initializer, activation, (n0, *map(int, hidden)), bias_std, dtype)
+    hidden = hidden_widths(widths, width, depth)
+    net = Network(initializer, activation, (n0, *hidden), bias_std, dtype)
     _check_weight_var(initializer, net.widths, init)
     return net, x0
 

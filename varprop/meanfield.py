@@ -77,7 +77,7 @@ from varprop.activations import Activation, get_activation
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import BASES, Initializer, get_initializer
 from varprop.initializers import weight_var as explicit_init
-from varprop.network import Network
+from varprop.network import Network, hidden_widths
 from varprop.results import (
     SATURATED,
     Criterion,
@@ -857,18 +857,11 @@ def build_network(
     bvar = _check_var(bias_var, "bias variance", "--bias-var", allow_none=True)
     depth = _check_int(depth, "depth", "--depth", MAX_DEPTH)
     width = _check_int(width, "width", "--width")
-    if widths is None:
-        hidden = (width,) * depth
-    else:
-        hidden = tuple(widths)
-        if not hidden or not all(is_count(w) for w in hidden):
-            raise VarpropError(
-                f"widths must be integers >= 1, got {list(widths)!r}", param="--widths"
-            )
-        if len(hidden) > MAX_DEPTH:
-            raise VarpropError(f"at most {MAX_DEPTH:,} layers, got {len(hidden)}", param="--widths")
+    hidden = hidden_widths(widths, width, depth)
+    if len(hidden) > MAX_DEPTH:
+        raise VarpropError(f"at most {MAX_DEPTH:,} layers, got {len(hidden)}", param="--widths")
     bias_std = None if bvar is None else math.sqrt(bvar)
-    net = Network(initializer, activation, (width, *(int(w) for w in hidden)), bias_std)
+    net = Network(initializer, activation, (width, *hidden), bias_std)
     worst = max(initializer.sigma_w2(a, b) for a, b in pairwise(net.widths))
     if worst > MAX_VAR:
         raise VarpropError(

@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from varprop.activations import Activation
-from varprop.errors import VarpropError
+from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer
 
 LOG10_2 = math.log10(2.0)
@@ -87,6 +87,16 @@ class RawStats:
     log10_weight_grad_norm: np.ndarray
     overflow_layer: int | None = None
     overflow_kind: str | None = None
+
+
+def hidden_widths(widths, width: int, depth: int) -> tuple[int, ...]:
+    """n_1, ..., n_L: ``widths`` as given (checked), or ``width`` repeated ``depth`` times."""
+    if widths is None:
+        return (width,) * depth
+    hidden = tuple(widths)
+    if not hidden or not all(is_count(w) for w in hidden):
+        raise VarpropError(f"widths must be integers >= 1, got {list(widths)!r}", param="--widths")
+    return tuple(map(int, hidden))
 
 
 def memory_estimate(

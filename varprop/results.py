@@ -174,13 +174,13 @@ class Summary(Verdicts):
 
 
 @dataclass(frozen=True)
-class SimulationResult:
-    """One Monte-Carlo run: its config, one :class:`LayerStats` per layer, a summary."""
+class Result:
+    """A config, one record per layer and a summary: the JSON object of DESIGN.md."""
 
     version: str
-    config: Config
-    layers: tuple[LayerStats, ...]
-    summary: Summary
+    config: Stack
+    layers: tuple
+    summary: Verdicts
 
     def to_dict(self) -> dict:
         return {
@@ -189,6 +189,15 @@ class SimulationResult:
             "layers": [layer.to_dict() for layer in self.layers],
             "summary": self.summary.to_dict(),
         }
+
+
+@dataclass(frozen=True)
+class SimulationResult(Result):
+    """One Monte-Carlo run: its config, one :class:`LayerStats` per layer, a summary."""
+
+    config: Config
+    layers: tuple[LayerStats, ...]
+    summary: Summary
 
 
 LAYER_FIELDS = tuple(f.name for f in fields(LayerStats))
@@ -259,21 +268,12 @@ class TheorySummary(Verdicts):
 
 
 @dataclass(frozen=True)
-class TheoryResult:
+class TheoryResult(Result):
     """A mean-field prediction: config, one :class:`TheoryLayer` per layer, a summary."""
 
-    version: str
     config: TheoryConfig
     layers: tuple[TheoryLayer, ...]
     summary: TheorySummary
-
-    def to_dict(self) -> dict:
-        return {
-            "varprop_version": self.version,
-            "config": self.config.to_dict(),
-            "layers": [layer.to_dict() for layer in self.layers],
-            "summary": self.summary.to_dict(),
-        }
 
 
 @dataclass(frozen=True)
