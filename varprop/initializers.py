@@ -196,7 +196,8 @@ def init_names() -> list[str]:
     return sorted(names) + sorted(ALIASES)
 
 
-def _choices() -> str:
+def init_choices() -> str:
+    """The names ``--init`` accepts, in one line (for error messages)."""
     return ", ".join([*sorted(BASES), *ALIASES]) + (
         "; lecun/xavier/he also as NAME-uniform or NAME-truncated; or a number for sigma_w^2"
     )
@@ -238,7 +239,7 @@ def get_initializer(
     base = ALIASES.get(base, base)
     if base not in BASES or (flavour and base not in FLAVOURED):
         raise VarpropError(
-            f"unknown initializer {spec!r}; choose one of {_choices()}", param="--init"
+            f"unknown initializer {spec!r}; choose one of {init_choices()}", param="--init"
         )
     init = BASES[base]
     if gain != 1.0 and init.distribution != "orthogonal":

@@ -215,11 +215,11 @@ def _check_room(path: str, need: int, max_bytes: int | None, size: int) -> None:
 
         max_bytes = available_memory() * 9 // 10
     if need > max_bytes:
-        from varprop.network import _gib
+        from varprop.network import size_text
 
         raise _error(
-            f"{path}: loading it needs about {_gib(need)} of memory (the file is "
-            f"{_gib(size)}) but the limit is {_gib(max_bytes)}; use a smaller file "
+            f"{path}: loading it needs about {size_text(need)} of memory (the file is "
+            f"{size_text(size)}) but the limit is {size_text(max_bytes)}; use a smaller file "
             "or raise --max-memory"
         )
 

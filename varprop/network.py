@@ -167,16 +167,16 @@ def check_memory(
     need = sum(parts.values())
     cap = available_memory() * 9 // 10 if limit is None else limit
     if need > cap:
-        detail = ", ".join(f"{k} {_gib(v)}" for k, v in parts.items())
+        detail = ", ".join(f"{k} {size_text(v)}" for k, v in parts.items())
         raise VarpropError(
-            f"this run needs about {_gib(need)} ({detail}) but the limit is {_gib(cap)}; "
+            f"this run needs about {size_text(need)} ({detail}) but the limit is {size_text(cap)}; "
             "lower --depth, --width or --batch, or set --max-memory",
             param="--max-memory" if limit is not None else "--width",
         )
     return need
 
 
-def _gib(n: int) -> str:
+def size_text(n: int) -> str:
     """A byte count for people: ``512 B``, ``3.1 MiB``, ``20.89 GiB``, ``3.7e+06 TiB``."""
     for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= size:

@@ -20,9 +20,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from varprop.activations import get_activation
+from varprop.activations import activation_names, get_activation
 from varprop.errors import VarpropError
-from varprop.initializers import get_initializer
+from varprop.initializers import get_initializer, init_choices
 from varprop.network import WeightCache
 from varprop.results import SimulationResult
 
@@ -60,13 +60,13 @@ def parse_pair(text: str) -> Pair:
     if not colon:
         raise VarpropError(
             f"pair {text!r} must be INIT:ACT, e.g. he:relu, xavier:tanh or 1.5:tanh; "
-            f"initializers: {_init_choices()}; activations: {_act_choices()}"
+            f"initializers: {init_choices()}; activations: {_act_choices()}"
         )
     for kind, spec, check in (("initializer", init, _check_init), ("activation", act, _check_act)):
         if not spec.strip():
             raise VarpropError(
                 f"pair {text!r} has no {kind}; write INIT:ACT, e.g. he:relu; "
-                f"{kind}s: {_init_choices() if kind == 'initializer' else _act_choices()}"
+                f"{kind}s: {init_choices() if kind == 'initializer' else _act_choices()}"
             )
         check(spec, f"pair {text!r}: ")
     return Pair(init.strip(), act.strip())
@@ -80,7 +80,7 @@ def parse_names(text: str, kind: str) -> tuple[str, ...]:
         name = item.strip()
         if not name:
             what = "initializers" if kind == "init" else "activations"
-            choices = _init_choices() if kind == "init" else _act_choices()
+            choices = init_choices() if kind == "init" else _act_choices()
             raise VarpropError(f"empty name in {text!r}; {what}: {choices}")
         check(name, "")
         if name not in names:
@@ -102,15 +102,7 @@ def _check_act(spec: str, prefix: str) -> None:
         raise VarpropError(prefix + str(e)) from None
 
 
-def _init_choices() -> str:
-    from varprop.initializers import _choices
-
-    return _choices()
-
-
 def _act_choices() -> str:
-    from varprop.activations import activation_names
-
     return ", ".join(activation_names())
 
 
