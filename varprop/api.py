@@ -23,15 +23,14 @@ from varprop.network import (
     hidden_widths,
     run,
 )
+from varprop.judge import judge
 from varprop.results import (
-    SATURATED,
     Config,
     LayerStats,
     SimulationResult,
     Summary,
     finite_or_none,
     ratio_fields,
-    verdict,
 )
 
 # float32 weights must stay finite: std = sqrt(sigma_w^2 / fan_in) far below 3.4e38.
@@ -58,6 +57,7 @@ def simulate(
     *,
     dtype: str = "float32",
     bias_std: float | None = None,
+    bias_var: float | None = None,
     widths: Sequence[int] | None = None,
     gain: float = 1.0,
     fan_mode: str = "fan_in",
@@ -80,7 +80,8 @@ def simulate(
     samples: 256 by default, or with a file every row (``batch=N`` takes the first N).
     ``inputs`` (batch, n_0), an array used as it is, replaces all of that
     (``input_name`` labels it).  The batch's second moment feeds the theory.
-    ``bias_std=None`` keeps the initializer's own biases (zero, except for
+    ``bias_var`` (sigma_b^2) or ``bias_std`` (its square root; give one) draws biases
+    from N(0, sigma_b^2); neither keeps the initializer's own biases (zero, except for
     presets such as ``torch-default``).  ``weight_cache`` (a ``network.WeightCache``)
     lets consecutive runs that draw the same weights share them, with identical results;
     ``progress(n)`` is told of each layer done, forward and backward (2 L in all).
@@ -90,6 +91,7 @@ def simulate(
     'stable'
     """
     _check_counts(depth, width, batch, seed)
+    bias_std = _bias_std(bias_std, bias_var)
     from varprop.inputs import is_distribution
 
     # DESIGN: theory takes E[a_0^2] from the distribution (1 for normal and uniform), from
@@ -131,13 +133,27 @@ def simulate(
     )
     prediction = predict(net, second_moment)
     layers = _layers(raw, prediction)
-    summary = summarize(layers, raw, net)
+    raw_input = x0 is not None and not named and not standardize and input_name is not None
+    summary = summarize(layers, raw, net, prediction, second_moment, raw_input, bias_std)
     return SimulationResult(
         version=__version__,
         config=config,
         layers=layers,
         summary=_replace(summary, theory_max_log10_error=_theory_error(raw, prediction)),
     )
+
+
+def _bias_std(bias_std: float | None, bias_var: float | None) -> float | None:
+    """The bias std from whichever of the two the caller gave."""
+    if bias_var is None:
+        return bias_std
+    if bias_std is not None:
+        raise VarpropError("give --bias-var or --bias-std, not both", param="--bias-var")
+    if not (isinstance(bias_var, int | float) and math.isfinite(bias_var) and bias_var >= 0):
+        raise VarpropError(
+            f"bias variance must be a finite number >= 0, got {bias_var!r}", param="--bias-var"
+        )
+    return math.sqrt(bias_var)
 
 
 def _check_counts(depth, width, batch, seed) -> None:
@@ -290,36 +306,64 @@ def _layers(raw: RawStats, theory: Prediction) -> tuple[LayerStats, ...]:
     )
 
 
-def summarize(layers: Sequence[LayerStats], raw: RawStats, net: Network) -> Summary:
-    """Verdicts, total ratios and per-layer factors of a run."""
-    last = layers[-1]
-    ratios = ratio_fields(layers)
-    first = layers[0]
-    forward = verdict(ratios["log10_preact_var_ratio"], last.preact_var)
-    if raw.overflow_layer is not None:
-        forward = "exploding" if raw.overflow_kind == "overflow" else "vanishing"
-    elif net.act.saturation == "flat" and (last.saturated_frac or 0.0) > SATURATED:
-        forward = "saturated"
-    summary = Summary(
-        forward=forward,
-        backward=verdict(ratios["log10_grad_rms_ratio"], first.grad_rms),
-        **ratios,
+def summarize(
+    layers: Sequence[LayerStats],
+    raw: RawStats,
+    net: Network,
+    prediction: Prediction,
+    input_second_moment: float = 1.0,
+    raw_input: bool = False,
+    user_bias_std: float | None = None,
+) -> Summary:
+    """Verdicts (varprop.judge's one rule), total ratios, theory's verdicts and the fix."""
+    from varprop.advice import RunFacts, fix_for
+    from varprop.meanfield import saturated_fraction
+
+    bounded = net.act.saturation == "flat"
+    measured = judge(
+        [_log10_or_zero(s.log10_preact_var, s.preact_var) for s in layers],
+        [_log10_or_zero(s.log10_grad_rms, s.grad_rms) for s in layers],
+        saturated_frac=layers[-1].saturated_frac,
+        bounded=bounded,
+        overflow=raw.overflow_kind,
+    )
+    q_last = float(prediction.preact_var[-1])
+    theory = judge(
+        prediction.log10_preact_var.tolist(),
+        prediction.log10_grad_rms.tolist(),
+        saturated_frac=saturated_fraction(net.act, q_last) if math.isfinite(q_last) else None,
+        bounded=bounded,
+    )
+    bias_var = 0.0 if user_bias_std is None else user_bias_std**2
+    fix, limit = fix_for(
+        RunFacts(
+            act=net.act,
+            init=net.init,
+            widths=net.widths,
+            bias_var=bias_var,
+            user_bias=user_bias_std is not None,
+            input_second_moment=input_second_moment,
+            raw_input=raw_input,
+            first_saturated=layers[0].saturated_frac,
+            measured=measured,
+            theory=theory,
+        )
+    )
+    return Summary(
+        forward=measured.forward.word,
+        backward=measured.backward.word,
+        **ratio_fields(layers),
         overflow_layer=raw.overflow_layer,
         overflow_kind=raw.overflow_kind,
+        forward_exponent=measured.forward.exponent,
+        backward_exponent=measured.backward.exponent,
+        fix=fix,
+        limit=limit,
+        theory_forward=theory.forward.word,
+        theory_backward=theory.backward.word,
     )
-    if summary.forward != "stable" or summary.backward != "stable":
-        summary = _replace(summary, fix=fix_for(net))
-    return summary
 
 
-def fix_for(net: Network) -> str | None:
-    """One line of advice for an unstable pair: the init this activation needs."""
-    from varprop.meanfield import suggest_init
-
-    return suggest_init(
-        net.act,
-        net.init,
-        width=net.widths[-1],
-        depth=net.depth,
-        bias_var=net.layer_bias_std(net.depth) ** 2,
-    )
+def _log10_or_zero(log10: float | None, plain: float | None) -> float | None:
+    """log10 of a figure, -inf for an exact zero (a curve that has certainly vanished)."""
+    return -math.inf if log10 is None and plain == 0.0 else log10

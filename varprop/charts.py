@@ -23,8 +23,9 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from varprop.render import VERDICT_STYLE, log10_of, relative_style, sci, thin
-from varprop.results import STABLE_DECADES, SimulationResult
+from varprop.render import VERDICT_STYLE, advice_text, log10_of, relative_style, sci, thin
+from varprop.judge import STABLE_DECADES
+from varprop.results import SimulationResult
 from varprop.sweep import Aggregate, Band, aggregate, is_matched
 
 BLOCKS = "▁▂▃▄▅▆▇█"
@@ -457,7 +458,14 @@ def _grid_cell(agg: Aggregate, matched: str | None, plain: bool, width: int) -> 
     return text
 
 
-PLAIN_VERDICT = {"stable": "ok ", "vanishing": "van", "exploding": "exp", "saturated": "sat"}
+PLAIN_VERDICT = {
+    "stable": "ok ",
+    "vanishing": "van",
+    "exploding": "exp",
+    "saturated": "sat",
+    "power-law": "pow",
+    "overflow": "ovf",
+}
 
 
 def _grid_spread(band: Band) -> str:
@@ -598,9 +606,9 @@ def seeds_summary(agg: Aggregate, runs: Sequence[SimulationResult]) -> Text:
             "stop there and the means use the seeds that could be stated\n",
             style="bold red",
         )
-    fix = next((r.summary.fix for r in runs if r.summary.fix), None)
-    if fix and not agg.stable:
-        out.append("fix:      ", style="bold")
-        out.append(fix + "\n")
+    if not agg.stable:
+        first = next((r.summary for r in runs if r.summary.fix or r.summary.limit), None)
+        if first is not None:
+            out.append(advice_text(first.fix, first.limit))
     out.append(_seeds_note(len(agg.seeds)), style="dim")
     return out

@@ -171,8 +171,11 @@ def common_run_options(f):
                           "and N takes the first N rows]."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Random seed; same seed, same numbers bit for bit."),
+        click.option("--bias-var", type=FiniteFloat(0), default=None,
+                     help="sigma_b^2: biases ~ N(0, sigma_b^2). Default: zero (a preset's "
+                          "own bias)."),
         click.option("--bias-std", type=FiniteFloat(0), default=None,
-                     help="Biases ~ N(0, std^2). Default: zero (a preset's own bias)."),
+                     help="The same as a standard deviation (give one of the two)."),
         click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32",
                      show_default=True, help="Arithmetic of the simulation."),
         GAIN_OPTION,

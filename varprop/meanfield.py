@@ -78,8 +78,8 @@ from varprop.errors import VarpropError, is_count
 from varprop.initializers import BASES, Initializer, get_initializer
 from varprop.initializers import weight_var as explicit_init
 from varprop.network import Network, hidden_widths
+from varprop.judge import SATURATED, judge
 from varprop.results import (
-    SATURATED,
     Criterion,
     InitVerdict,
     RecommendResult,
@@ -89,7 +89,6 @@ from varprop.results import (
     TheorySummary,
     finite_or_none,
     ratio_fields,
-    verdict,
 )
 
 LN10 = math.log(10.0)
@@ -975,13 +974,14 @@ def _theory_layers(pred: Prediction) -> tuple[TheoryLayer, ...]:
 def _theory_summary(layers, pred: Prediction, net: Network, fp: FixedPoint) -> TheorySummary:
     last = layers[-1]
     ratios = ratio_fields(layers)
-    forward = verdict(ratios["log10_preact_var_ratio"])
-    if (
-        net.act.saturation == "flat"
-        and last.preact_var is not None
-        and saturated_fraction(net.act, last.preact_var) > SATURATED
-    ):
-        forward = "saturated"
+    verdicts = judge(
+        [s.log10_preact_var for s in layers],
+        [s.log10_grad_rms for s in layers],
+        saturated_frac=None
+        if last.preact_var is None
+        else saturated_fraction(net.act, last.preact_var),
+        bounded=net.act.saturation == "flat",
+    )
     overflow_layer, overflow_kind = None, None
     for s in layers:
         for plain, log in ((s.preact_var, s.log10_preact_var), (s.grad_rms, s.log10_grad_rms)):
@@ -1007,9 +1007,11 @@ def _theory_summary(layers, pred: Prediction, net: Network, fp: FixedPoint) -> T
             "(the log10 columns keep them)"
         )
     return TheorySummary(
-        forward=forward,
-        backward=verdict(ratios["log10_grad_rms_ratio"]),
+        forward=verdicts.forward.word,
+        backward=verdicts.backward.word,
         **ratios,
+        forward_exponent=verdicts.forward.exponent,
+        backward_exponent=verdicts.backward.exponent,
         overflow_layer=overflow_layer,
         overflow_kind=overflow_kind,
         q_star=finite_or_none(fp.q),
@@ -1433,11 +1435,14 @@ def _init_verdict(kern, name, bias_var, width, depth) -> InitVerdict:
     sb2 = bias_var if init.bias_variance is None else init.bias_variance(width)
     net = _uniform(kern.act, sw2, sb2, width, depth, init)
     p = predict(net, 1.0)
-    forward = verdict(finite_or_none(p.log10_preact_var[-1] - p.log10_preact_var[0]))
-    backward = verdict(finite_or_none(p.log10_grad_rms[0] - p.log10_grad_rms[-1]))
     q_last = p.preact_var[-1]
-    if math.isfinite(q_last) and saturated_fraction(kern.act, q_last) > SATURATED:
-        forward = "saturated"
+    verdicts = judge(
+        p.log10_preact_var.tolist(),
+        p.log10_grad_rms.tolist(),
+        saturated_frac=saturated_fraction(kern.act, q_last) if math.isfinite(q_last) else None,
+        bounded=kern.act.saturation == "flat",
+    )
+    forward, backward = verdicts.forward.word, verdicts.backward.word
     fp = fixed_point(kern.act, sw2, sb2)
     if forward == backward:
         summary = forward

@@ -19,13 +19,17 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from varprop.results import LAYER_FIELDS, STABLE_DECADES, SimulationResult
+from varprop.judge import STABLE_DECADES
+from varprop.words import fix_text, limit_text, verdict_text
+from varprop.results import LAYER_FIELDS, SimulationResult
 
 VERDICT_STYLE = {
     "stable": "bold green",
     "vanishing": "bold blue",
     "exploding": "bold red",
     "saturated": "bold yellow",
+    "power-law": "bold cyan",
+    "overflow": "bold red",
     "unknown": "bold magenta",
 }
 
@@ -166,7 +170,8 @@ def summary_text(result: SimulationResult) -> Text:
          s.backward_factor),
     ):  # fmt: skip
         out.append(f"{label} ")
-        out.append(word, style=VERDICT_STYLE.get(word, ""))
+        exponent = s.forward_exponent if label.startswith("forward") else s.backward_exponent
+        out.append(verdict_text(word, exponent), style=VERDICT_STYLE.get(word, ""))
         per_layer = f", x{num(factor, 4)} per layer" if factor is not None else ""
         out.append(f"  {ratio} = {sci(log10)}{per_layer}\n")
     last = result.layers[-1]
@@ -185,10 +190,22 @@ def summary_text(result: SimulationResult) -> Text:
             f"theory:   largest |log10(measured / theory)| of Var(h) = "
             f"{s.theory_max_log10_error:.2f} (finite width {min(result.config.widths[1:])})\n"
         )
-    if s.fix:
-        out.append("fix:      ", style="bold")
-        out.append(s.fix + "\n")
+    out.append(advice_text(s.fix, s.limit))
     out.rstrip()
+    return out
+
+
+def advice_text(fix, limit: str | None) -> Text:
+    """The ``fix:`` line (or why there is none) under a verdict block."""
+    out = Text()
+    if fix is not None:
+        out.append("fix:      ", style="bold")
+        out.append(fix_text(fix) + "\n")
+        expect = ", ".join(f"{k} {v}" for k, v in fix.expect.items())
+        out.append(f"          expect: {expect}\n", style="dim")
+    elif limit is not None:
+        out.append("no fix:   ", style="bold")
+        out.append(limit_text(limit) + "\n")
     return out
 
 

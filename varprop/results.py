@@ -9,33 +9,6 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
-# How far (in log10) the variance or gradient may drift from layer 1 and still be
-# called stable: the same band the table colours, [1e-2, 1e2].
-STABLE_DECADES = 2.0
-
-# Above this fraction of saturated units at the last layer, a bounded activation's
-# forward verdict is "saturated" whatever the variance does (tanh under naive init keeps
-# q large but flat).  ReLU-like activations are judged by variance alone: deep in a
-# ReLU stack the batch's samples become correlated, so units go dead on the whole batch
-# (up to about half of them) even where He init keeps the variance exactly.
-SATURATED = 0.5
-
-
-def verdict(log10_ratio: float | None, end: float | None = None) -> str:
-    """stable / vanishing / exploding, from the total change in decades.
-
-    ``end`` is the plain value where the signal arrives: an exact 0 there (zero weights,
-    or phi' rounding to 0 on every unit) has no log10 but has certainly vanished.
-    """
-    if log10_ratio is None:
-        return "vanishing" if end == 0.0 else "unknown"
-    if log10_ratio > STABLE_DECADES:
-        return "exploding"
-    if log10_ratio < -STABLE_DECADES:
-        return "vanishing"
-    return "stable"
-
-
 def finite_or_none(x: float | None) -> float | None:
     """``x`` as a plain float, or None when it is missing, nan or infinite."""
     if x is None:
@@ -150,8 +123,8 @@ class Verdicts:
     (``overflow_kind`` says which way), or None.
     """
 
-    forward: str  # stable | vanishing | exploding | saturated | unknown
-    backward: str  # stable | vanishing | exploding | unknown
+    forward: str  # a word of varprop.judge.WORDS (stable, power-law, vanishing, ...)
+    backward: str
     preact_var_ratio: float | None
     grad_rms_ratio: float | None
     log10_preact_var_ratio: float | None = None
@@ -160,17 +133,75 @@ class Verdicts:
     backward_factor: float | None = None  # per layer, gradient RMS (toward the input)
     overflow_layer: int | None = None
     overflow_kind: str | None = None  # "overflow" | "underflow"
+    # A power law's exponent p (the curve goes as l^p, l the layer index), else None.
+    forward_exponent: float | None = None
+    backward_exponent: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 @dataclass(frozen=True)
-class Summary(Verdicts):
-    """A simulation's verdicts (see :class:`Verdicts`), advice and distance to theory."""
+class Fix:
+    """A setting that replaces a run's init / bias / standardize options, and what
+    theory predicts the run will then show (``expect_*``: verdict words).
 
-    fix: str | None = None  # one-line advice when the pair is unstable
+    ``kind``: ``"stable"`` (both verdicts stable) or ``"trade-off"`` (no setting keeps
+    both: the one that keeps the signal and loses the least gradient).  ``init`` is the
+    value ``--init`` takes (a registry name or a number), ``bias_var`` sigma_b^2 (stated
+    in the options when non-zero or when it replaces the run's non-zero bias),
+    ``standardize`` whether the input must be standardized first.  ``source`` is the
+    candidate it came from (an init name, a criterion, ``edge_of_chaos``, ``sweep``).
+    ``to_dict`` is DESIGN.md's ``{"args", "expect", "text"}``.
+    """
+
+    kind: str
+    act: str
+    depth: int
+    init: str
+    sigma_w2: float
+    bias_var: float
+    standardize: bool
+    expect_forward: str
+    expect_backward: str
+    source: str
+    replaces_bias: bool = False
+    log10_forward_change: float | None = None
+    log10_backward_change: float | None = None
+    input_second_moment: float = 1.0
+
+    @property
+    def expect(self) -> dict[str, str]:
+        return {"forward": self.expect_forward, "backward": self.expect_backward}
+
+    def to_dict(self) -> dict:
+        from varprop.words import fix_args, fix_text
+
+        return {"args": fix_args(self), "expect": self.expect, "text": fix_text(self)}
+
+
+@dataclass(frozen=True)
+class Summary(Verdicts):
+    """A simulation's verdicts (see :class:`Verdicts`), advice and distance to theory.
+
+    ``theory_forward``/``theory_backward`` are theory's verdicts for the same stack (the
+    mean-field curves judged by the same rule).  ``fix`` is None when both measured
+    verdicts are stable; otherwise a :class:`Fix`, or None with ``limit`` saying why
+    there is none: ``"finite-width"`` (theory calls this very setting stable: the drift
+    is finite width, Hanin & Rolnick 2018) or ``"no-stable-setting"`` (no setting keeps
+    both, and this one is already the best trade-off).
+    """
+
+    fix: Fix | None = None
+    limit: str | None = None
+    theory_forward: str | None = None
+    theory_backward: str | None = None
     theory_max_log10_error: float | None = None  # max |log10(measured / theory)|
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fix"] = None if self.fix is None else self.fix.to_dict()
+        return d
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,302 @@
+"""Which init (and bias) to use: every candidate judged by theory over the whole stack.
+
+Facts only: candidates, their verdicts and the chosen :class:`~varprop.results.Fix`;
+the rendering layer writes the sentences.
+
+Candidates (each a ``(sigma_w^2, sigma_b^2)`` pair):
+
+- every named initializer that recommend judges, at the run's bias variance;
+- every criterion of :func:`varprop.meanfield.recommend` (forward q = 1, edge of chaos,
+  Kumar 2017, PyTorch's gain), at the run's bias variance;
+- the edge of chaos with a bias, where its fixed point q* is stable (Schoenholz et al.
+  2017: chi_1 = 1 at a stable q* > 0, so neither signal nor gradient drifts);
+- when none of those is stable both ways, a sweep of sigma_w^2 (and sigma_b^2).
+
+Each is judged by :func:`varprop.judge.judge` on the mean-field curves of the run's own
+stack (its widths and depth) from the run's real start, ``q_1 = sigma_w^2 E[a_0^2] +
+sigma_b^2``: a fixed point that repels (GELU's q = 1 under sigma_w^2 = 2.35) shows up
+as the drift it causes from there.  The best is stable both ways, at the run's bias
+first; then with a bias; failing both, the best trade-off (forward stable, the least
+drift of the gradient), flagged as such.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from varprop.activations import Activation
+from varprop.initializers import BASES, Initializer
+from varprop.initializers import weight_var as explicit_init
+from varprop.judge import SATURATED, STABLE_DECADES, Judgement, judge
+from varprop.network import Network
+from varprop.results import Fix
+
+# Bias variances the edge-of-chaos curve is searched at (smallest first: the least bias
+# that makes q* stable is the gentlest change to a user's network).
+BIAS_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
+# The fallback sweep, when no named init, criterion or critical point is stable.
+SWEEP_WEIGHT_VARS = tuple(float(x) for x in np.geomspace(0.25, 256.0, 31))
+SWEEP_BIAS_VARS = (0.0, 0.1, 0.5)
+# A named initializer wins over an unnamed number unless the number drifts at least this
+# many decades less: a name is what users can carry to other tools.
+NAME_BONUS = 0.5
+# Named initializers recommend judges, in the order that breaks ties.
+JUDGED = (
+    "he",
+    "lecun",
+    "xavier",
+    "orthogonal",
+    "normal",
+    "keras-default",
+    "flax-default",
+    "torch-default",
+)
+# A named initializer stands for a number when their sigma_w^2 agree to this.
+NAME_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting and what theory predicts for it over the stack.
+
+    ``source``: a named initializer, a criterion name, ``"edge_of_chaos"`` (with a
+    bias) or ``"sweep"``.  ``init`` is what ``--init`` takes for it (a registry name or
+    the number).  ``drift`` is the larger of the two curves' changes, in decades.
+    """
+
+    source: str
+    init: str
+    sigma_w2: float
+    bias_var: float
+    judgement: Judgement
+
+    @property
+    def stable(self) -> bool:
+        return self.judgement.stable
+
+    @property
+    def drift(self) -> float:
+        changes = (self.judgement.forward.log10_change, self.judgement.backward.log10_change)
+        return max(math.inf if c is None else abs(c) for c in changes)
+
+    @property
+    def named(self) -> bool:
+        return self.init in BASES
+
+
+def judge_setting(
+    act: Activation,
+    init: Initializer,
+    widths: tuple[int, ...],
+    bias_var: float,
+    input_second_moment: float = 1.0,
+) -> Judgement:
+    """Theory's verdicts for one stack, from its real start."""
+    from varprop.meanfield import predict, saturated_fraction
+
+    net = Network(init, act, widths, math.sqrt(bias_var))
+    p = predict(net, input_second_moment)
+    q_last = float(p.preact_var[-1])
+    sat = saturated_fraction(act, q_last) if math.isfinite(q_last) else None
+    return judge(
+        p.log10_preact_var.tolist(),
+        p.log10_grad_rms.tolist(),
+        saturated_frac=sat,
+        bounded=act.saturation == "flat",
+    )
+
+
+def _number(sigma_w2: float) -> str:
+    """sigma_w^2 as ``--init`` takes it: four significant digits."""
+    return f"{sigma_w2:.4g}"
+
+
+def _candidate(act, source, init_name, init, widths, bias_var, m0) -> Candidate:
+    sw2 = init.sigma_w2(widths[-2], widths[-1])
+    return Candidate(
+        source=source,
+        init=init_name,
+        sigma_w2=sw2,
+        bias_var=bias_var,
+        judgement=judge_setting(act, init, widths, bias_var, m0),
+    )
+
+
+def _numbered(act, source, sigma_w2, widths, bias_var, m0) -> Candidate:
+    name = _number(sigma_w2)
+    # The number as --init will read it back, so the judged stack is the followed one.
+    return _candidate(act, source, name, explicit_init(float(name)), widths, bias_var, m0)
+
+
+@lru_cache(maxsize=128)
+def candidates(
+    act: Activation,
+    widths: tuple[int, ...],
+    bias_var: float,
+    input_second_moment: float,
+) -> tuple[Candidate, ...]:
+    """Every candidate for this stack, judged (see the module docstring)."""
+    from varprop.meanfield import edge_of_chaos, recommend
+
+    m0 = input_second_moment
+    out = []
+    for name in JUDGED:
+        init = BASES[name]
+        bias = bias_var if init.bias_variance is None else init.bias_variance(widths[0])
+        out.append(_candidate(act, name, name, init, widths, bias, m0))
+    rec = recommend(act, bias_var, width=widths[-1], depth=min(len(widths) - 1, 10_000))
+    for c in rec.criteria:
+        if c.sigma_w2 is not None and c.sigma_w2 > 0:
+            out.append(_numbered(act, c.name, c.sigma_w2, widths, bias_var, m0))
+    for sb2 in BIAS_GRID:
+        if sb2 <= bias_var:
+            continue
+        for sw2, fp in edge_of_chaos(act, sb2):
+            if fp.stable:
+                out.append(_numbered(act, "edge_of_chaos", sw2, widths, sb2, m0))
+    if not any(c.stable for c in out):
+        for sb2 in sorted({bias_var, *SWEEP_BIAS_VARS}):
+            if sb2 < bias_var:
+                continue
+            for sw2 in SWEEP_WEIGHT_VARS:
+                out.append(_numbered(act, "sweep", sw2, widths, sb2, m0))
+    return tuple(out)
+
+
+def noise_decades(widths: tuple[int, ...]) -> float:
+    """One standard deviation of a curve's log10 drift at finite width, across seeds.
+
+    sd(log10 q_L) = 0.79 sqrt(L / width) per seed for He+ReLU (tests/test_engine.py);
+    stable fixed points damp it, so this is an upper bound for the stable candidates.
+    """
+    return 0.8 * math.sqrt(sum(1.0 / n for n in widths[1:]))
+
+
+def best(found: tuple[Candidate, ...], bias_var: float, widths: tuple[int, ...]) -> Candidate | None:
+    """Stable both ways at the run's bias, else with a bias, else None.
+
+    A candidate counts as robust when its drift stays 3 noise sd inside the stable band,
+    so that a finite-width run of it shows the stable verdict theory promises; robust
+    candidates come first, then the run's own bias before another, then the least drift
+    (a named initializer counted ``NAME_BONUS`` decades flatter).
+    """
+    stable = [c for c in found if c.stable]
+    if not stable:
+        return None
+    def key(c: Candidate):
+        bonus = NAME_BONUS if c.named else 0.0
+        return (not robust(c, widths), c.bias_var != bias_var, c.drift - bonus)
+
+    return min(stable, key=key)
+
+
+def robust(c: Candidate, widths: tuple[int, ...]) -> bool:
+    """Theory's verdicts for ``c`` hold with room to spare at this width: each stable
+    curve ends 3 noise sd inside the band, and a bounded activation's last layer is
+    10 points below the saturated threshold."""
+    limit = STABLE_DECADES - 3 * noise_decades(widths)
+    j = c.judgement
+    for t in (j.forward, j.backward):
+        if t.word == "stable" and (t.log10_change is None or abs(t.log10_change) > limit):
+            return False
+    return j.saturated_frac is None or j.saturated_frac <= SATURATED - 0.1
+
+
+def trade_off(found: tuple[Candidate, ...], widths: tuple[int, ...]) -> Candidate | None:
+    """When nothing is stable both ways: forward stable (robustly, when one is) with the
+    least gradient drift, else the least drift of all."""
+    forward_ok = [c for c in found if c.judgement.forward.word == "stable"]
+    pool = [c for c in forward_ok if robust(c, widths)] or forward_ok or list(found)
+    finite = [c for c in pool if math.isfinite(c.drift)]
+    if not finite:
+        return None
+    return min(finite, key=lambda c: c.drift - (NAME_BONUS if c.named else 0.0))
+
+
+def name_for(sigma_w2: float, widths: tuple[int, ...]) -> str | None:
+    """The zero-bias named initializer whose sigma_w^2 on these layers is this one."""
+    for name in JUDGED:
+        init = BASES[name]
+        if init.bias_variance is not None:
+            continue
+        if abs(init.sigma_w2(widths[-2], widths[-1]) / sigma_w2 - 1) <= NAME_TOLERANCE:
+            return name
+    return None
+
+
+# The input's E[a_0^2] may be this far from 1 (either way) before the fix standardizes
+# it first: a factor 10 moves q_1 by a decade, which an init cannot undo at every depth.
+INPUT_SCALE = 10.0
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the fix needs to know of a run (all from the run's own config and stats)."""
+
+    act: Activation
+    init: Initializer
+    widths: tuple[int, ...]
+    bias_var: float  # the user's sigma_b^2 (0 when none was given)
+    user_bias: bool  # the user gave one
+    input_second_moment: float
+    raw_input: bool  # a file read with --no-standardize
+    first_saturated: float | None  # layer 1's saturated fraction
+    measured: Judgement
+    theory: Judgement
+
+
+def fix_for(run: RunFacts) -> tuple[Fix | None, str | None]:
+    """The fix for an unstable run, or None with the reason there is none.
+
+    Standardize first when raw input is far from unit scale or saturates layer 1; then
+    the best candidate, judged from the run's start after that.  A run whose own setting
+    theory already calls stable gets no fix (``"finite-width"``); a run already at the
+    best trade-off neither (``"no-stable-setting"``).
+    """
+    if run.measured.stable:
+        return None, None
+    m0 = run.input_second_moment
+    saturating = run.first_saturated is not None and run.first_saturated > SATURATED
+    standardize = run.raw_input and (
+        not 1 / INPUT_SCALE <= m0 <= INPUT_SCALE or saturating
+    )
+    if standardize:
+        m0 = 1.0
+    elif run.theory.stable:
+        return None, "finite-width"
+    found = candidates(run.act, run.widths, run.bias_var, m0)
+    chosen = best(found, run.bias_var, run.widths)
+    kind = "stable"
+    if chosen is None:
+        kind = "trade-off"
+        chosen = trade_off(found, run.widths)
+        current = max(
+            math.inf if t.log10_change is None else abs(t.log10_change)
+            for t in (run.theory.forward, run.theory.backward)
+        )
+        if chosen is None or (not standardize and chosen.drift > current - 1.0):
+            return None, "no-stable-setting"
+    j = chosen.judgement
+    return (
+        Fix(
+            kind=kind,
+            act=run.act.label,
+            depth=len(run.widths) - 1,
+            init=chosen.init,
+            sigma_w2=chosen.sigma_w2,
+            bias_var=chosen.bias_var,
+            standardize=standardize,
+            expect_forward=j.forward.word,
+            expect_backward=j.backward.word,
+            source=chosen.source,
+            replaces_bias=run.user_bias or run.init.bias_variance is not None,
+            log10_forward_change=j.forward.log10_change,
+            log10_backward_change=j.backward.log10_change,
+            input_second_moment=m0,
+        ),
+        None,
+    )
