@@ -107,6 +107,7 @@ def judge_setting(
         p.log10_grad_rms.tolist(),
         saturated_frac=sat,
         bounded=act.saturation == "flat",
+        noise=noise_decades(widths),
     )
 
 
@@ -176,7 +177,7 @@ def noise_decades(widths: tuple[int, ...]) -> float:
     return 0.8 * math.sqrt(sum(1.0 / n for n in widths[1:]))
 
 
-def best(found: tuple[Candidate, ...], bias_var: float, widths: tuple[int, ...]) -> Candidate | None:
+def best(found: tuple[Candidate, ...], bias_var: float) -> Candidate | None:
     """Stable both ways at the run's bias, else with a bias, else None.
 
     A candidate counts as robust when its drift stays 3 noise sd inside the stable band,
@@ -189,28 +190,21 @@ def best(found: tuple[Candidate, ...], bias_var: float, widths: tuple[int, ...])
         return None
     def key(c: Candidate):
         bonus = NAME_BONUS if c.named else 0.0
-        return (not robust(c, widths), c.bias_var != bias_var, c.drift - bonus)
+        return (not robust(c), c.bias_var != bias_var, c.drift - bonus)
 
     return min(stable, key=key)
 
 
-def robust(c: Candidate, widths: tuple[int, ...]) -> bool:
-    """Theory's verdicts for ``c`` hold with room to spare at this width: each stable
-    curve ends 3 noise sd inside the band, and a bounded activation's last layer is
-    10 points below the saturated threshold."""
-    limit = STABLE_DECADES - 3 * noise_decades(widths)
-    j = c.judgement
-    for t in (j.forward, j.backward):
-        if t.word == "stable" and (t.log10_change is None or abs(t.log10_change) > limit):
-            return False
-    return j.saturated_frac is None or j.saturated_frac <= SATURATED - 0.1
+def robust(c: Candidate) -> bool:
+    """Theory's words for ``c`` survive 3 finite-width sd (see varprop.judge.judge)."""
+    return bool(c.judgement.robust)
 
 
-def trade_off(found: tuple[Candidate, ...], widths: tuple[int, ...]) -> Candidate | None:
+def trade_off(found: tuple[Candidate, ...]) -> Candidate | None:
     """When nothing is stable both ways: forward stable (robustly, when one is) with the
     least gradient drift, else the least drift of all."""
     forward_ok = [c for c in found if c.judgement.forward.word == "stable"]
-    pool = [c for c in forward_ok if robust(c, widths)] or forward_ok or list(found)
+    pool = [c for c in forward_ok if robust(c)] or forward_ok or list(found)
     finite = [c for c in pool if math.isfinite(c.drift)]
     if not finite:
         return None
@@ -249,6 +243,12 @@ class RunFacts:
     theory: Judgement
 
 
+def _same(c: Candidate, run: RunFacts) -> bool:
+    """The candidate is the run's own setting."""
+    sw2 = run.init.sigma_w2(run.widths[-2], run.widths[-1])
+    return c.bias_var == run.bias_var and abs(c.sigma_w2 / sw2 - 1) < 1e-3 if sw2 > 0 else False
+
+
 def fix_for(run: RunFacts) -> tuple[Fix | None, str | None]:
     """The fix for an unstable run, or None with the reason there is none.
 
@@ -266,14 +266,16 @@ def fix_for(run: RunFacts) -> tuple[Fix | None, str | None]:
     )
     if standardize:
         m0 = 1.0
-    elif run.theory.stable:
+    elif run.theory.stable and run.theory.robust:
         return None, "finite-width"
     found = candidates(run.act, run.widths, run.bias_var, m0)
-    chosen = best(found, run.bias_var, run.widths)
+    chosen = best(found, run.bias_var)
+    if chosen is not None and not standardize and _same(chosen, run):
+        return None, "finite-width"
     kind = "stable"
     if chosen is None:
         kind = "trade-off"
-        chosen = trade_off(found, run.widths)
+        chosen = trade_off(found)
         current = max(
             math.inf if t.log10_change is None else abs(t.log10_change)
             for t in (run.theory.forward, run.theory.backward)

@@ -316,7 +316,7 @@ def summarize(
     user_bias_std: float | None = None,
 ) -> Summary:
     """Verdicts (varprop.judge's one rule), total ratios, theory's verdicts and the fix."""
-    from varprop.advice import RunFacts, fix_for
+    from varprop.advice import RunFacts, fix_for, noise_decades
     from varprop.meanfield import saturated_fraction
 
     bounded = net.act.saturation == "flat"
@@ -333,6 +333,7 @@ def summarize(
         prediction.log10_grad_rms.tolist(),
         saturated_frac=saturated_fraction(net.act, q_last) if math.isfinite(q_last) else None,
         bounded=bounded,
+        noise=noise_decades(net.widths),
     )
     bias_var = 0.0 if user_bias_std is None else user_bias_std**2
     fix, limit = fix_for(

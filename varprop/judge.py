@@ -51,6 +51,9 @@ POWER_STRAIGHT = (0.4, 2.5)
 # forward verdict is "saturated" whatever the variance does (tanh under naive init keeps
 # q large but flat).
 SATURATED = 0.5
+# How far a last layer's saturated fraction may move between seeds (a robust verdict
+# keeps its word when it does).
+SATURATION_MARGIN = 0.1
 
 STABLE, POWER_LAW, VANISHING, EXPLODING = "stable", "power-law", "vanishing", "exploding"
 SATURATED_WORD, OVERFLOW, UNKNOWN = "saturated", "overflow", "unknown"
@@ -124,6 +127,9 @@ class Judgement:
     forward: Trend
     backward: Trend
     saturated_frac: float | None = None  # the last layer's, as judged
+    # The same words with the curves' changes moved by +-3 noise sd and the saturated
+    # fraction by +-SATURATION_MARGIN (None: no noise was given).
+    robust: bool | None = None
 
     @property
     def stable(self) -> bool:
@@ -141,6 +147,7 @@ def judge(
     saturated_frac: float | None = None,
     bounded: bool = False,
     overflow: str | None = None,
+    noise: float | None = None,
 ) -> Judgement:
     """Forward and backward verdicts of a stack from its per-layer curves.
 
@@ -149,10 +156,40 @@ def judge(
     where He init keeps the variance).  ``overflow`` (``"overflow"`` | ``"underflow"``)
     says a figure left floating-point range inside a layer: the forward curve is then
     ``overflow``, whatever its stated log10 values do.
+
+    ``noise`` (one sd of a curve's log10 change, e.g. across seeds at finite width)
+    asks whether the words are *robust*: unchanged when each curve's change is stretched
+    to its value +-3 sd (every deviation from layer 1 scaled alike, so a power law stays
+    one) and the saturated fraction moved by +-SATURATION_MARGIN.  Theory's curves are
+    judged this way before a fix promises what a finite-width run will show.
     """
-    forward = trend(log10_preact_var)
-    if overflow is not None:
-        forward = Trend(OVERFLOW, forward.log10_change)
-    elif bounded and saturated_frac is not None and saturated_frac > SATURATED:
-        forward = Trend(SATURATED_WORD, forward.log10_change)
-    return Judgement(forward, trend(log10_grad_rms, backward=True), saturated_frac)
+
+    def forward_word(stretch: float = 1.0, sat_shift: float = 0.0) -> Trend:
+        forward = trend(_stretched(log10_preact_var, stretch))
+        if overflow is not None:
+            return Trend(OVERFLOW, forward.log10_change)
+        if bounded and saturated_frac is not None and saturated_frac + sat_shift > SATURATED:
+            return Trend(SATURATED_WORD, forward.log10_change)
+        return forward
+
+    def backward_word(stretch: float = 1.0, sat_shift: float = 0.0) -> Trend:
+        return trend(_stretched(log10_grad_rms, stretch), backward=True)
+
+    forward, backward = forward_word(), backward_word()
+    robust = None
+    if noise is not None:
+        robust = True
+        for word, t in ((forward_word, forward), (backward_word, backward)):
+            change = abs(t.log10_change or 0.0)
+            for sign in (1, -1):
+                stretch = 1 + sign * 3 * noise / max(change, 1e-12)
+                robust &= word(stretch, sign * SATURATION_MARGIN).word == t.word
+    return Judgement(forward, backward, saturated_frac, robust)
+
+
+def _stretched(values: Sequence[float | None], factor: float) -> list[float | None]:
+    """The curve with every deviation from layer 1 multiplied by ``factor``."""
+    if factor == 1.0 or values[0] is None or not math.isfinite(values[0]):
+        return list(values)
+    v0 = values[0]
+    return [None if v is None else v0 + (v - v0) * factor for v in values]
