@@ -45,6 +45,8 @@ class Initializer:
     fan_mode: str = "fan_in"
     bias_variance: Callable[[int], float] | None = None
     reference: str = ""
+    # sigma_w^2 as ``varprop list`` shows it: on a square layer, or as a formula.
+    formula: str = ""
     # How advice names it in a sentence ("He", "PyTorch's default"); "" for none.
     display: str = ""
     # Place among the named inits ``recommend`` judges (ties go to the lower rank, so
@@ -134,6 +136,7 @@ BASES: dict[str, Initializer] = {
     for i in (
         Initializer(
             name="lecun",
+            formula="1",
             display="LeCun",
             recommend_rank=1,
             summary="1/fan_in (LeCun 1998); SELU's init",
@@ -142,6 +145,7 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="xavier",
+            formula="2 fan_in/(fan_in+fan_out) (1 when square)",
             display="Xavier",
             recommend_rank=2,
             summary="2/(fan_in+fan_out) (Glorot & Bengio 2010); alias glorot",
@@ -150,6 +154,7 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="he",
+            formula="2",
             display="He",
             recommend_rank=0,
             summary="2/fan_in (He et al. 2015); alias kaiming; --fan-mode fan_out",
@@ -158,6 +163,7 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="normal",
+            formula="fan_in",
             display="N(0, 1)",
             recommend_rank=4,
             summary="plain N(0, 1) weights, the naive init (sigma_w^2 = fan_in)",
@@ -165,6 +171,7 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="orthogonal",
+            formula="gain^2 (square)",
             display="orthogonal",
             recommend_rank=3,
             summary="random orthogonal times --gain (Saxe et al. 2013)",
@@ -174,6 +181,7 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="torch-default",
+            formula="1/3, bias var 1/(3 fan_in)",
             display="PyTorch's default",
             recommend_rank=7,
             summary="PyTorch nn.Linear: weights and biases U(+-1/sqrt(fan_in))",
@@ -183,6 +191,7 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="keras-default",
+            formula="2 fan_in/(fan_in+fan_out)",
             display="Keras' default",
             recommend_rank=5,
             summary="Keras Dense: glorot_uniform weights, zero biases",
@@ -191,6 +200,7 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="flax-default",
+            formula="1",
             display="Flax's default",
             recommend_rank=6,
             summary="Flax nn.Dense: lecun_normal (truncated) weights, zero biases",

@@ -24,7 +24,7 @@ from varprop.meanfield.criteria import CRITERIA, criteria, unstable_facts
 from varprop.meanfield.fixedpoints import fixed_point
 from varprop.meanfield.gaussian import Kernel, kernel
 from varprop.meanfield.recursion import predict
-from varprop.meanfield.stack import _check_int, _check_var, saturated_fraction
+from varprop.meanfield.stack import check_int, check_var, saturated_fraction
 from varprop.network import Network
 from varprop.results import (
     SATURATED,
@@ -78,9 +78,9 @@ def recommend(
     """
     return _recommend(
         get_activation(act),
-        _check_var(bias_var, "bias variance", "--bias-var"),
-        _check_int(width, "width", "--width"),
-        _check_int(depth, "depth", "--depth", MAX_RECOMMEND_DEPTH),
+        check_var(bias_var, "bias variance", "--bias-var"),
+        check_int(width, "width", "--width"),
+        check_int(depth, "depth", "--depth", MAX_RECOMMEND_DEPTH),
     )
 
 

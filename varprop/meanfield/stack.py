@@ -37,7 +37,7 @@ MAX_THEORY_DEPTH = 1_000_000
 MAX_VAR = 1e30
 
 
-def _check_var(value, name: str, param: str, *, allow_none: bool = False) -> float | None:
+def check_var(value, name: str, param: str, *, allow_none: bool = False) -> float | None:
     if value is None and allow_none:
         return None
     try:
@@ -51,7 +51,7 @@ def _check_var(value, name: str, param: str, *, allow_none: bool = False) -> flo
     return v
 
 
-def _check_int(value, name: str, param: str, high: int | None = None) -> int:
+def check_int(value, name: str, param: str, high: int | None = None) -> int:
     if not is_count(value) or (high is not None and value > high):
         limit = f"from 1 to {high:,}" if high else ">= 1"
         raise VarpropError(f"{name} must be an integer {limit}, got {value!r}", param=param)
@@ -79,12 +79,12 @@ def build_network(
             param="--weight-var",
         )
     if weight_var is not None:
-        initializer = explicit_init(_check_var(weight_var, "weight variance", "--weight-var"))
+        initializer = explicit_init(check_var(weight_var, "weight variance", "--weight-var"))
     else:
         initializer = get_initializer("he" if init is None else init, gain=gain, fan_mode=fan_mode)
-    bvar = _check_var(bias_var, "bias variance", "--bias-var", allow_none=True)
-    depth = _check_int(depth, "depth", "--depth", MAX_THEORY_DEPTH)
-    width = _check_int(width, "width", "--width")
+    bvar = check_var(bias_var, "bias variance", "--bias-var", allow_none=True)
+    depth = check_int(depth, "depth", "--depth", MAX_THEORY_DEPTH)
+    width = check_int(width, "width", "--width")
     hidden = hidden_widths(widths, width, depth)
     if len(hidden) > MAX_THEORY_DEPTH:
         raise VarpropError(
@@ -138,7 +138,7 @@ def theory(
         gain=gain,
         fan_mode=fan_mode,
     )
-    m0 = _check_var(input_second_moment, "input second moment", "--input-second-moment")
+    m0 = check_var(input_second_moment, "input second moment", "--input-second-moment")
     pred = predict(net, m0)
     layers = _theory_layers(pred)
     sw2, sb2 = float(pred.sigma_w2[-1]), float(pred.sigma_b2[-1])
