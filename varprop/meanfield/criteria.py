@@ -16,7 +16,14 @@ from dataclasses import replace
 
 import numpy as np
 
-from varprop.meanfield.advice import UnstableFacts, unstable_advice
+from varprop.meanfield.advice import (
+    UnstableFacts,
+    eoc_note,
+    forward_note,
+    kumar_note,
+    torch_note,
+    unstable_advice,
+)
 from varprop.meanfield.fixedpoints import MARGINAL, edge_of_chaos, fixed_point
 from varprop.meanfield.gaussian import Kernel
 from varprop.results import Criterion, finite_or_none
@@ -50,18 +57,10 @@ def _criterion(name, kern, sigma_w2, sigma_b2, note, q_start=None) -> Criterion:
 
 
 def _forward_criterion(kern: Kernel, sigma_b2: float) -> Criterion:
-    m2 = kern.unit.m2
     if sigma_b2 >= 1:
-        return _criterion(
-            "forward",
-            kern,
-            None,
-            sigma_b2,
-            f"no sigma_w^2 makes q = 1 a fixed point: sigma_b^2 = {sigma_b2:g} >= 1 already",
-        )
-    sw2 = (1 - sigma_b2) / m2
-    note = f"q = 1 is a fixed point: sigma_w^2 = (1 - sigma_b^2) / E[phi(z)^2] = {sw2:.6g}"
-    c = _criterion("forward", kern, sw2, sigma_b2, note, q_start=1.0)
+        return _criterion("forward", kern, None, sigma_b2, forward_note(None, sigma_b2))
+    sw2 = (1 - sigma_b2) / kern.unit.m2
+    c = _criterion("forward", kern, sw2, sigma_b2, forward_note(sw2, sigma_b2), q_start=1.0)
     if c.stable is False:
         c = replace(c, note=f"{c.note}; {unstable_advice(unstable_facts(kern, sigma_b2))}")
     return c
@@ -108,13 +107,11 @@ def _stable_eoc_with_bias(kern: Kernel) -> tuple[float, float, float] | None:
 
 
 def _eoc_criterion(kern: Kernel, sigma_b2: float) -> Criterion:
+    label = kern.act.label
     found = edge_of_chaos(kern.act, sigma_b2)
     if kern.act.homogeneous and found:
         sw2, _ = found[0]
-        note = (
-            f"chi_1 = sigma_w^2 E[phi'(z)^2] = 1 at every q for homogeneous {kern.act.label}: "
-            f"sigma_w^2 = {sw2:.6g}"
-        )
+        note = eoc_note("homogeneous", label=label, sigma_w2=sw2, sigma_b2=sigma_b2)
         return _criterion("edge_of_chaos", kern, sw2, sigma_b2, note)
     if not found and kern.alpha2 > 0:
         # No finite q* has chi_1 = 1; along the fixed points chi_1 -> 1 as q* -> inf,
@@ -122,40 +119,19 @@ def _eoc_criterion(kern: Kernel, sigma_b2: float) -> Criterion:
         sw2 = 1.0 / kern.alpha2
         fp = fixed_point(kern.act, sw2, sigma_b2)
         if fp.kind == "diverges":
-            return Criterion(
-                "edge_of_chaos",
-                sw2,
-                None,
-                None,
-                1.0,
-                "critical",
-                f"chi_1 < 1 at every finite fixed point and -> 1 as q* -> inf, where "
-                f"sigma_w^2 -> 1 / E[phi'^2](inf) = {sw2:.6g}: there q grows without bound "
-                "but slower than geometrically, and chi -> 1 (the transition is at q* = inf)",
-            )
+            note = eoc_note("at_infinity", label=label, sigma_w2=sw2, sigma_b2=sigma_b2)
+            return Criterion("edge_of_chaos", sw2, None, None, 1.0, "critical", note)
     if not found:
-        return Criterion(
-            "edge_of_chaos",
-            None,
-            None,
-            None,
-            None,
-            None,
-            f"no sigma_w^2 gives chi_1 = 1 at sigma_b^2 = {sigma_b2:g}",
-        )
+        note = eoc_note("none", label=label, sigma_w2=None, sigma_b2=sigma_b2)
+        return Criterion("edge_of_chaos", None, None, None, None, None, note)
 
     def rank(item):  # stable first, then marginal, then unstable; then small sigma_w^2
         sw2, fp = item
         return ({True: 0, None: 1, False: 2}[fp.stable], sw2)
 
     sw2, fp = min(found, key=rank)
-    others = [f"{w:.4g}" for w, _ in found if w != sw2]
-    note = (
-        f"chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] = 1 at sigma_w^2 = {sw2:.6g}, "
-        f"sigma_b^2 = {sigma_b2:g}"
-    )
-    if others:
-        note += f" (also at sigma_w^2 = {', '.join(others)})"
+    others = [w for w, _ in found if w != sw2]
+    note = eoc_note("found", label=label, sigma_w2=sw2, sigma_b2=sigma_b2, others=others)
     return Criterion(
         "edge_of_chaos",
         sw2,
@@ -169,68 +145,26 @@ def _eoc_criterion(kern: Kernel, sigma_b2: float) -> Criterion:
 
 def _kumar_criterion(kern: Kernel, sigma_b2: float) -> Criterion:
     act = kern.act
+    d0 = act.derivative_at_zero
     if act.kumar_rule == "relu":
-        return _criterion(
-            "kumar",
-            kern,
-            2.0,
-            sigma_b2,
-            "Kumar (2017) derives 2/N for ReLU separately (the differentiable-at-0 rule "
-            "does not apply)",
-        )
-    if act.kumar_rule == "sigmoid":
+        sw2 = 2.0
+    elif act.kumar_rule == "sigmoid":
         # Kumar's separate sigmoid result, ~3.6^2 / N.  Reconstructed criterion: linearise
         # phi(h) ~ phi(0) + phi'(0) h and ask that the *activations* keep the input's
         # variance 1.  Var(a_{l+1}) = phi'(0)^2 Var(h_{l+1}) and Var(h_{l+1}) =
         # sigma_w^2 E[a_l^2] = sigma_w^2 (Var(a_l) + phi(0)^2), so Var(a) = 1 needs
         # sigma_w^2 = 1 / (phi'(0)^2 (1 + phi(0)^2)) = 16 / 1.25 = 12.8 = 3.58^2.
-        d0, p0 = act.derivative_at_zero, kern.phi0
-        sw2 = 1.0 / (d0 * d0 * (1 + p0 * p0))
-        return _criterion(
-            "kumar",
-            kern,
-            sw2,
-            sigma_b2,
-            f"Kumar (2017) gives about 3.6^2/N = 12.96/N for sigmoid.  Reproduced as: "
-            f"with phi(h) ~ phi(0) + phi'(0) h, keep the activation variance at the "
-            f"input's 1, i.e. phi'(0)^2 sigma_w^2 (1 + phi(0)^2) = 1, so sigma_w^2 = "
-            f"16/1.25 = {sw2:.4g} (sigma_w = {math.sqrt(sw2):.3f}; 3.6 is it rounded).  "
-            f"The exact mean-field map disagrees: q* is far from 1 and chi_1 << 1",
-            q_start=None,
-        )
-    d0 = act.derivative_at_zero
-    if d0 is None or d0 == 0:
-        return _criterion(
-            "kumar",
-            kern,
-            None,
-            sigma_b2,
-            f"{act.label} is not differentiable at 0, and Kumar (2017) treats only ReLU "
-            "among such activations",
-        )
-    sw2 = 1.0 / (d0 * d0)
-    note = f"Kumar (2017): 1 / phi'(0)^2 = 1 / {d0:.4g}^2 = {sw2:.6g}"
-    if kern.phi0 != 0:
-        note += (
-            f" (his rule assumes phi(0) = 0; here phi(0) = {kern.phi0:.4g}, and his "
-            f"sigmoid-style correction 1 / (phi'(0)^2 (1 + phi(0)^2)) would give "
-            f"{1 / (d0 * d0 * (1 + kern.phi0**2)):.4g})"
-        )
+        sw2 = 1.0 / (d0 * d0 * (1 + kern.phi0 * kern.phi0))
+    elif d0 is None or d0 == 0:
+        sw2 = None  # the rule needs phi'(0)
+    else:
+        sw2 = 1.0 / (d0 * d0)
+    note = kumar_note(act.kumar_rule, label=act.label, sigma_w2=sw2, d0=d0, phi0=kern.phi0)
     return _criterion("kumar", kern, sw2, sigma_b2, note)
 
 
 def _torch_criterion(kern: Kernel, sigma_b2: float) -> Criterion:
     act = kern.act
-    if act.torch_gain is None:
-        return _criterion(
-            "torch_gain",
-            kern,
-            None,
-            sigma_b2,
-            f"torch.nn.init.calculate_gain has no entry for {act.label}",
-        )
-    sw2 = act.torch_gain**2
-    note = f"torch.nn.init.calculate_gain = {act.torch_gain:.6g}, squared: {sw2:.6g}"
-    if act.gain_empirical:
-        note += " (a value PyTorch's docs call empirical)"
+    sw2 = None if act.torch_gain is None else act.torch_gain**2
+    note = torch_note(act.label, act.torch_gain, empirical=act.gain_empirical)
     return _criterion("torch_gain", kern, sw2, sigma_b2, note)
