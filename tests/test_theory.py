@@ -476,9 +476,20 @@ def test_theory_rejects_bad_input(kwargs, param):
 
 
 def test_varprop_theory_stays_callable():
-    # The module is varprop.meanfield, so importing it never shadows the function.
+    # The module is varprop.meanfield, so importing it never shadows the function; and no
+    # submodule of it is named like a function it exports (import a.b as m would give the
+    # function).
+    import importlib
+    import pkgutil
+    import types
+
     import varprop.meanfield
 
+    for info in pkgutil.iter_modules(varprop.meanfield.__path__):
+        module = importlib.import_module(f"varprop.meanfield.{info.name}")
+        assert getattr(varprop.meanfield, info.name) is module
+        assert isinstance(module, types.ModuleType)
+    assert callable(varprop.theory) and callable(varprop.recommend)
     assert varprop.theory(act="linear", init="lecun", depth=2).summary.phase == "critical"
     assert varprop.theory(act="linear", init="lecun", depth=2).summary.phase == "critical"
 

@@ -7,7 +7,7 @@ One concern a module:
 - :mod:`~varprop.meanfield.fixedpoints`: fixed points, stability, edge of chaos, phase.
 - :mod:`~varprop.meanfield.stack`: :func:`theory`, the simulate shape at infinite width.
 - :mod:`~varprop.meanfield.criteria`: the sigma_w^2 each criterion asks for.
-- :mod:`~varprop.meanfield.recommend`: :func:`recommend` and :func:`suggest_init` (facts).
+- :mod:`~varprop.meanfield.recommendation`: :func:`recommend` and :func:`suggest_init` (facts).
 - :mod:`~varprop.meanfield.advice`: their sentences.
 
 The names below are the package's public surface (and what the rest of varprop imports).
@@ -33,7 +33,7 @@ from varprop.meanfield.gaussian import (
     second_moment_slope,
     variance,
 )
-from varprop.meanfield.recommend import recommend, suggest_init
+from varprop.meanfield.recommendation import recommend, suggest_init
 from varprop.meanfield.recursion import Prediction, predict
 from varprop.meanfield.stack import MAX_THEORY_DEPTH, build_network, saturated_fraction, theory
 

@@ -1,7 +1,7 @@
 """The sentences of ``recommend`` and of a simulation's fix line: text only, no numerics.
 
 Every function here takes facts already computed (by :mod:`varprop.meanfield.criteria`
-and :mod:`varprop.meanfield.recommend`) and returns a string, so that the wording can
+and :mod:`varprop.meanfield.recommendation`) and returns a string, so that the wording can
 move to the rendering layer without touching the theory.
 """
 

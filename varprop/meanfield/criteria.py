@@ -31,7 +31,7 @@ from varprop.results import Criterion, finite_or_none
 CRITERIA = ("forward", "edge_of_chaos", "kumar", "torch_gain")
 
 
-def criteria(kern: Kernel, sigma_b2: float) -> tuple[Criterion, ...]:
+def all_criteria(kern: Kernel, sigma_b2: float) -> tuple[Criterion, ...]:
     """Every criterion for this activation and bias variance, in :data:`CRITERIA` order."""
     return (
         _forward_criterion(kern, sigma_b2),

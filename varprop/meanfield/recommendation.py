@@ -20,7 +20,7 @@ from varprop.meanfield.advice import (
     suggest_line,
     unstable_advice,
 )
-from varprop.meanfield.criteria import CRITERIA, criteria, unstable_facts
+from varprop.meanfield.criteria import CRITERIA, all_criteria, unstable_facts
 from varprop.meanfield.fixedpoints import fixed_point
 from varprop.meanfield.gaussian import Kernel, kernel
 from varprop.meanfield.recursion import predict
@@ -87,7 +87,7 @@ def recommend(
 @lru_cache(maxsize=64)
 def _recommend(act: Activation, bias_var: float, width: int, depth: int) -> RecommendResult:
     kern = kernel(act)
-    found = criteria(kern, bias_var)
+    found = all_criteria(kern, bias_var)
     scores = {
         c.name: _stack_drift(act, c.sigma_w2, bias_var, width, depth)
         for c in found
