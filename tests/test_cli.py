@@ -28,7 +28,7 @@ def test_simulate_table_explains_itself(runner):
     assert "xavier + relu" in out
     assert "Var(h)" in out and "RMS(δ)" in out
     assert "forward:" in out and "backward:" in out
-    assert "try --init he" in out
+    assert "fix:" in out and "--init he" in out
     assert not re.search(r"\b(nan|inf)\b", out)
 
 

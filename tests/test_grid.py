@@ -164,5 +164,8 @@ def test_grid_literature_verdicts():
         for r in runs
         if (r["summary"]["forward"], r["summary"]["backward"]) == ("stable", "stable")
     }
-    assert {"he:relu", "lecun:selu", "xavier:tanh"} <= stable
+    assert {"he:relu", "lecun:selu"} <= stable
+    # Glorot's pair drifts as a power law toward tanh's marginal q* = 0 (see test_compare).
+    tanh = next(r for r in runs if r["config"]["init"] == "xavier" and r["config"]["act"] == "tanh")
+    assert tanh["summary"]["forward"] == "power-law"
     assert not {"xavier:relu", "normal:tanh", "torch-default:relu"} & stable

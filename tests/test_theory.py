@@ -85,10 +85,10 @@ def test_relu_closed_forms_and_the_kink():
     assert T.derivative_second_moment(relu, 1.0) == pytest.approx(0.5, abs=1e-15)
     assert T.second_moment(relu, 7.0) == pytest.approx(3.5, rel=1e-15)
     assert T.mean(relu, 4.0) == pytest.approx(2 / math.sqrt(2 * math.pi), rel=1e-13)
-    kern = T._kernel(relu)
-    x, w = T._nodes(np.array([1.0]), relu.kinks)
+    kern = T.kernel(relu)
+    x, w = T.gaussian._nodes(np.array([1.0]), relu.kinks)
     assert not np.any((x == 0.0) & (w != 0.0))  # no weighted node on the kink
-    assert kern._quadrature(np.array([1.0]))["d2"][0] == pytest.approx(0.5, abs=1e-14)
+    assert kern._quadrature(np.array([1.0])).d2[0] == pytest.approx(0.5, abs=1e-14)
 
 
 @pytest.mark.parametrize(
@@ -100,11 +100,11 @@ def test_closed_forms_agree_with_the_split_quadrature(act):
     # tested range: the closed forms must not cancel away their digits (erfcx for ELU's
     # large q, series for ELU's small q and hardtanh's large q).
     q = np.logspace(-30, 30, 121)
-    quad = T._kernel(act)._quadrature(q)
+    quad = T.kernel(act)._quadrature(q)
     closed_m2 = np.array([act.second_moment(v) for v in q])
     closed_d2 = np.array([act.derivative_second_moment(v) for v in q])
-    np.testing.assert_allclose(closed_m2, quad["m2"], rtol=1e-11)
-    np.testing.assert_allclose(closed_d2, quad["d2"], rtol=1e-11)
+    np.testing.assert_allclose(closed_m2, quad.m2, rtol=1e-11)
+    np.testing.assert_allclose(closed_d2, quad.d2, rtol=1e-11)
 
 
 def test_moment_edges():
@@ -124,16 +124,18 @@ def test_moment_edges():
 def test_interpolation_tables_match_direct_quadrature(act):
     # The deep recursion reads ln E[phi^2], ln E[phi'^2], ln Var and the mean from
     # Chebyshev panels; they must agree with the direct rule to ~1e-9 relative.
-    kern = T._kernel(act)
+    kern = T.kernel(act)
     t = np.random.default_rng(0).uniform(-69.9, 69.9, 200)
     ev = kern.evaluate(t)
     direct = kern.direct(np.exp(t))
     for key in ("m2", "d2", "var"):
-        np.testing.assert_allclose(ev["ln_" + key], np.log(direct[key]), rtol=0, atol=1e-9)
-    scale = np.sqrt(direct["m2"])
-    assert np.all(np.abs(ev["m1"] - direct["m1"]) <= 1e-9 * scale)
+        np.testing.assert_allclose(
+            getattr(ev, "ln_" + key), np.log(getattr(direct, key)), rtol=0, atol=1e-9
+        )
+    scale = np.sqrt(direct.m2)
+    assert np.all(np.abs(ev.m1 - direct.m1) <= 1e-9 * scale)
     scalar = np.array([kern.ln_m2(float(v)) for v in t])
-    np.testing.assert_allclose(scalar, ev["ln_m2"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scalar, ev.ln_m2, rtol=0, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -274,7 +276,9 @@ def test_tanh_order_to_chaos_at_zero_bias():
     [(sw2, fp)] = T.edge_of_chaos("tanh", 0.0)
     assert sw2 == 1.0 and fp.q == 0.0 and fp.chi_1 == 1.0
     assert T.fixed_point("tanh", 0.9).phase == "ordered"
-    assert T.fixed_point("tanh", 0.9).xi_c == pytest.approx(-1 / math.log(0.9))
+    # Ordered with q* = 0: c* = 1 and chi_c = chi_1, so xi_c = -1 / ln 0.9.
+    ordered = varprop.theory(act="tanh", weight_var=0.9, depth=5).summary
+    assert ordered.c_star == 1.0 and ordered.xi_c == pytest.approx(-1 / math.log(0.9))
     chaotic = T.fixed_point("tanh", 1.5)
     assert chaotic.phase == "chaotic" and chaotic.q > 0 and chaotic.stable
     assert chaotic.q == pytest.approx(_indep_q_star("tanh", 1.5, 0.0), rel=1e-9)
@@ -332,7 +336,9 @@ def test_gelu_forward_criterion_is_an_unstable_fixed_point():
         assert fwd.q_star == 1.0
         assert fwd.stable is False
         assert "UNSTABLE" in fwd.note and "vanish" in fwd.note and "bias" in fwd.note
-        assert "UNSTABLE" in rec.note
+        # The recommendation is not that repelling fixed point but a stable one.
+        assert rec.best.expect == {"forward": "stable", "backward": "stable"}
+        assert rec.best.bias_var > 0
     he = T.theory(act="gelu", init="he", depth=50)
     assert he.summary.forward == "vanishing" and he.summary.q_star == 0.0
 
@@ -369,8 +375,11 @@ def test_recommend_shape_and_named_inits():
     assert rows["torch-default"]["sigma_w2"] == pytest.approx(1 / 3)
     assert rows["torch-default"]["bias_var"] == pytest.approx(1 / (3 * 512))
     assert rows["he"]["verdict"] == "stable"
-    assert rows["xavier"]["verdict"] == "vanishing"
+    assert rows["xavier"]["verdict"] == "vanishing/vanishing"
+    # Per-layer factors are geometric means over the stack: Xavier halves q per layer.
     assert rows["he"]["forward_factor"] == 1.0 and rows["he"]["grad_factor"] == 1.0
+    assert rows["xavier"]["forward_factor"] == pytest.approx(0.5, rel=1e-9)
+    assert d["best"]["args"] == ["--init", "he"]
     eoc = d["criteria"]["edge_of_chaos"]
     assert eoc["sigma_w2"] == 2.0 and eoc["q_star"] is None  # every q
     torch = next(c for c in varprop.recommend("tanh").criteria if c.name == "torch_gain")
@@ -396,13 +405,12 @@ def test_recommend_rejects_bad_input():
         assert e.value.param == param
 
 
-def test_suggest_init():
-    relu = ACTIVATIONS["relu"]
-    assert T.suggest_init(relu, get_initializer("xavier")) == (
-        "relu keeps its variance with He (sigma_w^2 = 2): try --init he"
-    )
-    assert "already" in T.suggest_init(relu, get_initializer("he"))
-    assert "unstable" in T.suggest_init("gelu", "he")
+def test_fix_for_a_mismatched_run():
+    relu = varprop.simulate(init="xavier", act="relu", depth=20, width=128, batch=64).summary
+    assert relu.fix.init == "he" and relu.fix.expect == {"forward": "stable", "backward": "stable"}
+    assert relu.theory_forward == "vanishing"
+    he = varprop.simulate(init="he", act="relu", depth=20, width=128, batch=64).summary
+    assert he.fix is None and he.limit is None
 
 
 # --------------------------------------------------------------------------------------
@@ -474,9 +482,20 @@ def test_theory_rejects_bad_input(kwargs, param):
 
 
 def test_varprop_theory_stays_callable():
-    # The module is varprop.meanfield, so importing it never shadows the function.
+    # The module is varprop.meanfield, so importing it never shadows the function; and no
+    # submodule of it is named like a function it exports (import a.b as m would give the
+    # function).
+    import importlib
+    import pkgutil
+    import types
+
     import varprop.meanfield
 
+    for info in pkgutil.iter_modules(varprop.meanfield.__path__):
+        module = importlib.import_module(f"varprop.meanfield.{info.name}")
+        assert getattr(varprop.meanfield, info.name) is module
+        assert isinstance(module, types.ModuleType)
+    assert callable(varprop.theory) and callable(varprop.recommend)
     assert varprop.theory(act="linear", init="lecun", depth=2).summary.phase == "critical"
     assert varprop.theory(act="linear", init="lecun", depth=2).summary.phase == "critical"
 
@@ -558,9 +577,6 @@ def test_simulation_gradient_matches_theory_on_non_square_layers():
         # He et al. 2015: ReLU and its leaky cousin are critical at sigma_w^2 = 2.
         ("relu", "he"),
         ("leaky-relu", "he"),
-        # Glorot & Bengio 2010 / Poole et al. 2016: tanh is critical at sigma_w^2 = 1
-        # (chi_1 = 1 at q* = 0); LeCun equals Xavier on square layers.
-        ("tanh", "lecun"),
         # Klambauer et al. 2017: SELU's fixed point (0, 1) under LeCun init.
         ("selu", "lecun"),
         ("linear", "lecun"),
@@ -570,15 +586,26 @@ def test_recommend_best_is_the_literature_pair(act, best):
     assert varprop.recommend(act).best_init == best
 
 
-def test_recommend_gelu_is_not_he_and_says_why():
+def test_recommend_tanh_is_not_the_power_law():
+    # Glorot & Bengio 2010 / Poole et al. 2016: tanh is critical at sigma_w^2 = 1
+    # (chi_1 = 1 at q* = 0), but that fixed point is marginal: q_l ~ 1/(2l), a power law
+    # that loses 2 decades by layer 50.  The best is stable both ways instead.
+    r = varprop.recommend("tanh")
+    rows = {i.init: i for i in r.inits}
+    assert rows["xavier"].forward == "power-law" and rows["lecun"].forward == "power-law"
+    assert r.best_init not in ("xavier", "lecun")
+    assert r.best.expect == {"forward": "stable", "backward": "stable"}
+
+
+def test_recommend_gelu_is_not_he():
     r = varprop.recommend("gelu")
     assert r.best_init != "he"
-    assert "UNSTABLE" in r.note
+    assert {i.init: i.forward for i in r.inits}["he"] == "vanishing"
 
 
 def test_a_name_is_not_recommended_when_it_drifts_over_the_depth():
     # leaky-relu:0.3 needs sigma_w^2 = 2/(1+0.09) = 1.835; He's 2 is within 10% but grows q
     # by (2/1.835)^200 ~ 10^7.5 over 200 layers, so the answer is the number.
     r = varprop.recommend("leaky-relu:0.3", depth=200)
-    assert r.best_init == "1.83"
-    assert varprop.recommend("leaky-relu:0.3", depth=20).best_init == "he"
+    assert r.best_init == "1.835"
+    assert {i.init: i.forward for i in r.inits}["he"] == "exploding"

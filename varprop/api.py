@@ -13,6 +13,7 @@ from varprop import __version__
 from varprop.activations import Activation, get_activation
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer, get_initializer
+from varprop.judge import judge
 from varprop.meanfield import Prediction, predict
 from varprop.network import (
     DTYPES,
@@ -23,7 +24,6 @@ from varprop.network import (
     hidden_widths,
     run,
 )
-from varprop.judge import judge
 from varprop.results import (
     Config,
     LayerStats,
@@ -41,7 +41,7 @@ MIN_WEIGHT_VAR = 1e-30
 MAX_BIAS_STD = 1e30
 # Python keeps a few KiB per layer; beyond this depth even building the layer list fails
 # (the memory check, which counts them, refuses most runs long before).
-MAX_DEPTH = 10**7
+MAX_SAMPLED_DEPTH = 10**7
 # Raw data (or ``inputs``) must have a mean square that float64 can state: E[a_0^2].
 MAX_INPUT = 1e150
 DEFAULT_BATCH = 256
@@ -163,9 +163,10 @@ def _check_counts(depth, width, batch, seed) -> None:
             continue
         if not is_count(value):
             raise VarpropError(f"{name} must be an integer >= 1, got {value!r}", param=f"--{name}")
-    if depth > MAX_DEPTH:
+    if depth > MAX_SAMPLED_DEPTH:
         raise VarpropError(
-            f"depth {depth} is above {MAX_DEPTH}, the most varprop simulates", param="--depth"
+            f"depth {depth} is above {MAX_SAMPLED_DEPTH}, the most varprop simulates",
+            param="--depth",
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise VarpropError(f"seed must be an integer >= 0, got {seed!r}", param="--seed")
@@ -316,8 +317,7 @@ def summarize(
     user_bias_std: float | None = None,
 ) -> Summary:
     """Verdicts (varprop.judge's one rule), total ratios, theory's verdicts and the fix."""
-    from varprop.advice import RunFacts, fix_for, noise_decades
-    from varprop.meanfield import saturated_fraction
+    from varprop.meanfield import RunFacts, fix_for, noise_decades, saturated_fraction
 
     bounded = net.act.saturation == "flat"
     measured = judge(

@@ -23,10 +23,10 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from varprop.render import VERDICT_STYLE, advice_text, log10_of, relative_style, sci, thin
 from varprop.judge import STABLE_DECADES
+from varprop.render import VERDICT_STYLE, advice_text, log10_of, relative_style, sci, thin
 from varprop.results import SimulationResult
-from varprop.sweep import Aggregate, Band, aggregate, is_matched
+from varprop.sweep import Aggregate, Band, aggregate, is_matched, literature_pairs
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 DIGITS = "12345678"  # the same eight levels in ASCII
@@ -503,7 +503,7 @@ def _heat(log10: float | None, verdict: str) -> Style:
 
 
 def _grid_legend(plain: bool, n_seeds: int) -> Text:
-    refs = ", ".join(f"{i}:{a} ({ref})" for (i, a), ref in _matched_items())
+    refs = ", ".join(f"{i}:{a} ({ref})" for (i, a), ref in literature_pairs())
     text = Text(style="dim")
     if plain:
         text.append(
@@ -530,12 +530,6 @@ def _grid_legend(plain: bool, n_seeds: int) -> Text:
             "the third line is ± half their min–max band, in decades."
         )
     return text
-
-
-def _matched_items():
-    from varprop.sweep import MATCHED
-
-    return list(MATCHED.items())
 
 
 # ---------------------------------------------------------------- simulate --seeds

@@ -81,7 +81,7 @@ def trend(log10_values: Sequence[float | None], *, backward: bool = False) -> Tr
     values = [math.nan if v is None else float(v) for v in log10_values]
     first, last = values[0], values[-1]
     start, end = (last, first) if backward else (first, last)
-    if end == -math.inf and start > -math.inf:
+    if end == -math.inf:  # exactly zero where it arrives: certainly vanished
         return Trend(VANISHING, None)
     if not (math.isfinite(first) and math.isfinite(last)):
         return Trend(UNKNOWN, None)
@@ -158,38 +158,36 @@ def judge(
     ``overflow``, whatever its stated log10 values do.
 
     ``noise`` (one sd of a curve's log10 change, e.g. across seeds at finite width)
-    asks whether the words are *robust*: unchanged when each curve's change is stretched
-    to its value +-3 sd (every deviation from layer 1 scaled alike, so a power law stays
-    one) and the saturated fraction moved by +-SATURATION_MARGIN.  Theory's curves are
-    judged this way before a fix promises what a finite-width run will show.
+    asks whether the words are *robust*: unchanged when a drift of +-3 sd, growing
+    linearly from layer 1 to layer L, is added to each curve, and the saturated fraction
+    is moved by +-SATURATION_MARGIN.  Theory's curves are judged this way before a fix
+    promises what a finite-width run will show.
     """
 
-    def forward_word(stretch: float = 1.0, sat_shift: float = 0.0) -> Trend:
-        forward = trend(_stretched(log10_preact_var, stretch))
+    def forward_word(drift: float = 0.0, sat_shift: float = 0.0) -> Trend:
+        forward = trend(_drifted(log10_preact_var, drift))
         if overflow is not None:
             return Trend(OVERFLOW, forward.log10_change)
         if bounded and saturated_frac is not None and saturated_frac + sat_shift > SATURATED:
             return Trend(SATURATED_WORD, forward.log10_change)
         return forward
 
-    def backward_word(stretch: float = 1.0, sat_shift: float = 0.0) -> Trend:
-        return trend(_stretched(log10_grad_rms, stretch), backward=True)
+    def backward_word(drift: float = 0.0, sat_shift: float = 0.0) -> Trend:
+        return trend(_drifted(log10_grad_rms, drift), backward=True)
 
     forward, backward = forward_word(), backward_word()
     robust = None
     if noise is not None:
         robust = True
         for word, t in ((forward_word, forward), (backward_word, backward)):
-            change = abs(t.log10_change or 0.0)
             for sign in (1, -1):
-                stretch = 1 + sign * 3 * noise / max(change, 1e-12)
-                robust &= word(stretch, sign * SATURATION_MARGIN).word == t.word
+                robust &= word(sign * 3 * noise, sign * SATURATION_MARGIN).word == t.word
     return Judgement(forward, backward, saturated_frac, robust)
 
 
-def _stretched(values: Sequence[float | None], factor: float) -> list[float | None]:
-    """The curve with every deviation from layer 1 multiplied by ``factor``."""
-    if factor == 1.0 or values[0] is None or not math.isfinite(values[0]):
+def _drifted(values: Sequence[float | None], drift: float) -> list[float | None]:
+    """The curve plus a drift growing linearly from 0 at layer 1 to ``drift`` at L."""
+    n = len(values)
+    if drift == 0.0 or n < 2:
         return list(values)
-    v0 = values[0]
-    return [None if v is None else v0 + (v - v0) * factor for v in values]
+    return [None if v is None else v + drift * i / (n - 1) for i, v in enumerate(values)]

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from varprop.activations import Activation
+from varprop.activations import LINEAR_BELOW, LINEAR_BEYOND, Activation
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer
 
@@ -42,11 +42,6 @@ SMALL_SQUARE = 2.0**-60
 # A non-homogeneous phi is applied directly to h with SMALL_SQUARE <= mean(h^2) <=
 # BIG_SQUARE and an exponent of 0; otherwise exactly through its asymptotes.
 BIG_SQUARE = 2.0**60
-# |h| beyond FAR (or below NEAR) every registered phi is a straight line to float64
-# precision: past 2**10 the exponentials in sigmoid, softplus, elu, gelu, silu, mish are
-# below 1e-300 of the line; below 2**-60 phi's curvature is below 1e-18 of phi'(0) h.
-FAR = 2.0**10
-NEAR = 2.0**-60
 
 
 @dataclass(frozen=True)
@@ -311,7 +306,7 @@ def _ones(n: int, dtype) -> np.ndarray:
 RESCALE_AFTER = 8
 
 
-def _drift(square: float) -> int:
+def _rescale_exponent(square: float) -> int:
     """The power of two to divide by, 0 while the RMS sqrt(square) is still near 1."""
     k = _exponent(math.sqrt(square))
     return k if abs(k) > RESCALE_AFTER else 0
@@ -360,14 +355,14 @@ def _variance(mean: float, square: float) -> float:
     return max(square - mean * mean, 0.0)
 
 
-def _log10(x: float, exponent2: int) -> float:
+def _log10_scaled(x: float, exponent2: int) -> float:
     """log10(x * 2**exponent2), nan for x <= 0."""
     if not x > 0 or not math.isfinite(x):
         return math.nan
     return math.log10(x) + exponent2 * LOG10_2
 
 
-def _plain(x: float, exponent2: int) -> float:
+def _ldexp_or_nan(x: float, exponent2: int) -> float:
     """x * 2**exponent2 as a float64, nan where that leaves float64 range."""
     if not math.isfinite(x):
         return math.nan
@@ -520,7 +515,7 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp
             st.saturated_frac[l - 1] = 0.0
         if act.homogeneous:
             # Renormalise by a power of two: exact, and keeps a of order 1 at any depth.
-            k = _drift(square)
+            k = _rescale_exponent(square)
             _scale(a, -k)
             ea += k
         exps.append(ea)
@@ -545,34 +540,18 @@ def _dphi(act: Activation, dphi, item, out: np.ndarray) -> np.ndarray:
     return dphi(item, out=out)
 
 
-@functools.lru_cache(maxsize=64)
-def _asymptotes(act: Activation) -> tuple[float, ...]:
-    """phi's straight lines far out and near 0, read off the registry's own phi and phi'.
-
-    For |h| > FAR every registered phi is ``A h + B`` with ``phi' = A`` (one line each
-    side) to float64 precision, and for 0 < |h| < NEAR it is ``phi(0) + phi'(0+-) h``
-    (tests/test_extremes.py checks both for every activation).
-    """
-    x = np.array([-FAR, FAR, -NEAR, NEAR])
-    with np.errstate(all="ignore"):
-        f, d = act.fn(x), act.derivative(x)
-        f0 = float(act.fn(np.zeros(1))[0])
-    a_neg, a_pos = float(d[0]), float(d[1])
-    return a_neg, float(f[0]) + a_neg * FAR, a_pos, float(f[1]) - a_pos * FAR, f0, *d[2:]
-
-
 def _phi_scaled(act: Activation, s: np.ndarray, e: int) -> tuple[np.ndarray, int]:
     """phi(s * 2**e) as float64 ``(t, ea)`` with phi = t * 2**ea and t of order 1.
 
     Exact to float64 rounding for any integer ``e``, however far ``s * 2**e`` lies
-    outside float64: there phi is its asymptote (see :func:`_asymptotes`), split into a
+    outside float64: there phi is its asymptote (``Activation.asymptotes``), split into a
     part proportional to h (kept relative to 2**e) and a constant.
     """
-    a_neg, b_neg, a_pos, b_pos, f0, d0_neg, d0_pos = _asymptotes(act)
+    a_neg, b_neg, a_pos, b_pos, f0, d0_neg, d0_pos = act.asymptotes
     s = s.astype(np.float64)
     x = np.ldexp(s, e)  # the true h, where float64 holds it
     ax = np.abs(x)
-    big, small = ax > FAR, ax < NEAR
+    big, small = ax > LINEAR_BEYOND, ax < LINEAR_BELOW
     del ax
     pos = s > 0
     # phi(h) = lin * 2**e + const
@@ -603,11 +582,11 @@ def _phi_scaled(act: Activation, s: np.ndarray, e: int) -> tuple[np.ndarray, int
 def _dphi_scaled(act: Activation, s: np.ndarray, e: int) -> np.ndarray:
     """phi'(s * 2**e) in float64, exact to float64 rounding for any integer ``e``."""
     x = np.ldexp(s.astype(np.float64), e)
-    # Far out phi' is constant and near 0 it is phi'(0+-) (see _asymptotes): evaluate it
+    # Far out phi' is constant and near 0 it is phi'(0+-) (see Activation.asymptotes): evaluate it
     # at the edge of the window, keeping the sign of h.
-    np.clip(x, -FAR, FAR, out=x)
-    tiny = (np.abs(x) < NEAR) & (s != 0)
-    x[tiny] = np.copysign(NEAR, s[tiny])
+    np.clip(x, -LINEAR_BEYOND, LINEAR_BEYOND, out=x)
+    tiny = (np.abs(x) < LINEAR_BELOW) & (s != 0)
+    x[tiny] = np.copysign(LINEAR_BELOW, s[tiny])
     return act.derivative(x)
 
 
@@ -623,9 +602,9 @@ def _draw_bias(net, l, rng, bstd, dtype):
 def _record(mean_arr, var_arr, log_arr, l, mean, square, e):
     """Store mean, variance and log10 variance of ``stored * 2**e``."""
     var = _variance(mean, square)
-    mean_arr[l - 1] = _plain(mean, e)
-    var_arr[l - 1] = _plain(var, 2 * e)
-    log_arr[l - 1] = _log10(var, 2 * e)
+    mean_arr[l - 1] = _ldexp_or_nan(mean, e)
+    var_arr[l - 1] = _ldexp_or_nan(var, 2 * e)
+    log_arr[l - 1] = _log10_scaled(var, 2 * e)
 
 
 def _backward(
@@ -648,12 +627,12 @@ def _backward(
     eg = 0  # true delta_l = d * 2**eg
     for l in range(L, 0, -1):
         square = _mean_square(d, buf[: d.size].reshape(d.shape))
-        k = _drift(square)
+        k = _rescale_exponent(square)
         _scale(d, -k)  # exact: keeps delta of order 1 however deep the stack
         eg += k
         rms = math.sqrt(square)
-        st.grad_rms[l - 1] = _plain(rms, eg - k)
-        st.log10_grad_rms[l - 1] = _log10(rms, eg - k)
+        st.grad_rms[l - 1] = _ldexp_or_nan(rms, eg - k)
+        st.log10_grad_rms[l - 1] = _log10_scaled(rms, eg - k)
 
         # dL/dW_l = a_{l-1}^T delta_l / B, with a_{l-1} = prev * 2**ep.
         if l == 1:
@@ -672,8 +651,8 @@ def _backward(
         g = wgrad[: prev.shape[1] * d.shape[1]].reshape(prev.shape[1], d.shape[1])
         np.matmul(prev.T, d, out=g)
         norm = math.sqrt(_mean_square(g, g) * g.size)
-        st.weight_grad_norm[l - 1] = _plain(norm / B, ep + eg)
-        st.log10_weight_grad_norm[l - 1] = _log10(norm / B, ep + eg)
+        st.weight_grad_norm[l - 1] = _ldexp_or_nan(norm / B, ep + eg)
+        st.log10_weight_grad_norm[l - 1] = _log10_scaled(norm / B, ep + eg)
         if progress is not None:
             progress(1)
 

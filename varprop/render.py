@@ -20,8 +20,8 @@ from rich.table import Table
 from rich.text import Text
 
 from varprop.judge import STABLE_DECADES
-from varprop.words import fix_text, limit_text, verdict_text
 from varprop.results import LAYER_FIELDS, SimulationResult
+from varprop.words import fix_text, limit_text, verdict_text
 
 VERDICT_STYLE = {
     "stable": "bold green",
@@ -273,7 +273,7 @@ def registry_rows() -> tuple[list[dict], list[dict]]:
         {
             "name": i.name,
             "aliases": [a for a, t in INIT_ALIASES.items() if t == i.name],
-            "sigma_w2": _sigma_text(i),
+            "sigma_w2": i.formula,
             "distribution": i.distribution,
             "flavours": [f"{i.name}-uniform", f"{i.name}-truncated"] if i.name in FLAVOURED else [],
             "summary": i.summary,
@@ -289,20 +289,6 @@ def registry_rows() -> tuple[list[dict], list[dict]]:
         for a in ACTIVATIONS.values()
     ]
     return inits, acts
-
-
-def _sigma_text(init) -> str:
-    """sigma_w^2 = variance * fan_in, on a square layer and as a formula."""
-    return {
-        "lecun": "1",
-        "xavier": "2 fan_in/(fan_in+fan_out) (1 when square)",
-        "he": "2",
-        "normal": "fan_in",
-        "orthogonal": "gain^2 (square)",
-        "torch-default": "1/3, bias var 1/(3 fan_in)",
-        "keras-default": "2 fan_in/(fan_in+fan_out)",
-        "flax-default": "1",
-    }.get(init.name, "")
 
 
 def registry_table() -> Group:
@@ -404,15 +390,19 @@ def theory_table(result, *, every: int = 1) -> Group:
         )
     out.append(f"\nchi_1 = {num(s.chi_1, 4)}  phase: ")
     out.append(s.phase or "-", style={"critical": "bold green"}.get(s.phase or "", "bold"))
-    out.append(
-        f"  xi_q = {_depth_scale_text(s.xi_q, s.fixed_point)}"
-        f"  xi_c = {_depth_scale_text(s.xi_c, s.fixed_point)}\n"
-    )
+    out.append(f"  xi_q = {_depth_scale_text(s.xi_q, s.fixed_point)}\n")
+    if s.c_star is not None:
+        out.append(
+            f"correlation map: c* = {num(s.c_star, 4)}  chi_c = {num(s.chi_c, 4)}"
+            f"  xi_c = {_depth_scale_text(s.xi_c, s.fixed_point)}\n"
+        )
     out.append("forward:  ")
-    out.append(s.forward, style=VERDICT_STYLE.get(s.forward, ""))
+    out.append(verdict_text(s.forward, s.forward_exponent), style=VERDICT_STYLE.get(s.forward, ""))
     out.append(f"  q_L / q_1 = {sci(s.log10_preact_var_ratio)}\n")
     out.append("backward: ")
-    out.append(s.backward, style=VERDICT_STYLE.get(s.backward, ""))
+    out.append(
+        verdict_text(s.backward, s.backward_exponent), style=VERDICT_STYLE.get(s.backward, "")
+    )
     out.append(f"  RMS(δ) layer 1 / layer L = {sci(s.log10_grad_rms_ratio)}")
     if s.note:
         out.append(f"\n{s.note}", style="dim")
@@ -486,7 +476,7 @@ def recommend_table(result) -> Group:
         style="bold",
     )
     inits = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("init", "sigma_w^2", "Var x/layer", "grad x/layer", "q*", "verdict"):
+    for name in ("init", "sigma_w^2", "Var x/layer", "RMS(δ) x/layer", "q*", "verdict"):
         inits.add_column(name, justify="left" if name in ("init", "verdict") else "right")
     for i in result.inits:
         good = i.verdict == "stable"
@@ -496,13 +486,15 @@ def recommend_table(result) -> Group:
             num(i.forward_factor, 3),
             num(i.grad_factor, 3),
             num(i.q_star, 3),
-            Text(i.verdict, VERDICT_STYLE.get(i.verdict.split()[0], "")),
+            Text(i.verdict, VERDICT_STYLE.get(i.verdict.split("/")[0], "")),
         )
     answer = Text("best: ", style="bold")
-    answer.append(str(result.best_init), style="bold green")
-    if result.best_sigma_w2 is not None:
-        answer.append(f"  (sigma_w^2 = {num(result.best_sigma_w2, 4)}, --init {result.best_init})")
-    answer.append(f"\n{result.note}")
+    if result.best is None:
+        answer.append("no criterion has an answer for this activation")
+    else:
+        answer.append(fix_text(result.best))
+        expect = ", ".join(f"{k} {v}" for k, v in result.best.expect.items())
+        answer.append(f"\n      expect: {expect}", style="dim")
     return Group(criteria_title, criteria, notes, inits_title, inits, answer)
 
 

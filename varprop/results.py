@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields
 
+
 def finite_or_none(x: float | None) -> float | None:
     """``x`` as a plain float, or None when it is missing, nan or infinite."""
     if x is None:
@@ -280,8 +281,11 @@ class TheorySummary(Verdicts):
     ``q_star`` is the fixed point the variance map reaches from q_1 (None when q grows
     without bound), ``chi_1`` is chi there (its limit for q -> inf when q diverges),
     ``phase`` is ``ordered`` | ``critical`` | ``chaotic``.  ``xi_q = -1/ln(chi_q)`` with
-    chi_q the slope of the map at q*, ``xi_c = -1/ln(chi_1)``: layers per e-fold, None
-    where infinite; negative values are e-folds of growth.  ``fixed_point`` says what
+    chi_q the slope of the length map at q* (layers per e-fold; negative: growth).
+    ``c_star`` is the stable fixed point of the two-input correlation map (1 in the
+    ordered phase, below 1 in the chaotic one), ``chi_c`` its slope there and ``xi_c =
+    -1/ln(chi_c)`` the correlation depth scale of Schoenholz et al. (2017), eq. (9):
+    positive in both phases, None where infinite (at criticality).  ``fixed_point`` says what
     kind of fixed point q* is (``fixed`` | ``zero`` | ``every`` | ``diverges``) and
     ``fixed_point_stable`` whether the map's slope there is below 1 (None at exactly 1).
     ``overflow_layer`` is the first layer whose plain figures leave float64 range (their
@@ -292,6 +296,8 @@ class TheorySummary(Verdicts):
     chi_1: float | None = None
     phase: str | None = None
     xi_q: float | None = None
+    c_star: float | None = None
+    chi_c: float | None = None
     xi_c: float | None = None
     fixed_point: str | None = None
     fixed_point_stable: bool | None = None
@@ -334,9 +340,10 @@ class Criterion:
 class InitVerdict:
     """How one named initializer fares with the activation, on square layers.
 
-    ``forward_factor`` is q_2 / q_1 from q_1 = 1 (the per-layer variance factor there),
-    ``grad_factor`` is chi at q = 1; ``forward``/``backward`` are the theory's verdicts
-    over ``RecommendResult.depth`` layers from a unit-variance input.
+    ``forward_factor`` and ``grad_factor`` are the per-layer factors of Var(h) and of
+    the gradient RMS (toward the input) over the stack, geometric means as in compare;
+    ``forward``/``backward`` are the theory's verdicts over ``RecommendResult.depth``
+    layers from a unit-variance input.
     """
 
     init: str
@@ -365,10 +372,10 @@ class RecommendResult:
     depth: int
     criteria: tuple[Criterion, ...]
     inits: tuple[InitVerdict, ...]
-    best_criterion: str | None
+    best_criterion: str | None  # where the best came from: an init, a criterion, ...
     best_sigma_w2: float | None
-    best_init: str | None
-    note: str = ""
+    best_init: str | None  # what --init takes for it
+    best: Fix | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -381,6 +388,7 @@ class RecommendResult:
             "best_init": self.best_init,
             "best_criterion": self.best_criterion,
             "best_sigma_w2": self.best_sigma_w2,
+            "best_bias_var": None if self.best is None else self.best.bias_var,
+            "best": None if self.best is None else self.best.to_dict(),
             "inits": [i.to_dict() for i in self.inits],
-            "note": self.note,
         }

@@ -20,18 +20,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from varprop.activations import activation_names, get_activation
+from varprop.activations import ACTIVATIONS, activation_names, get_activation
 from varprop.errors import VarpropError
 from varprop.initializers import get_initializer, init_choices
 from varprop.network import WeightCache
 from varprop.results import SimulationResult
-
-# The pairs the literature prescribes, keyed by (base initializer, activation).
-MATCHED: dict[tuple[str, str], str] = {
-    ("he", "relu"): "He et al. 2015",
-    ("lecun", "selu"): "Klambauer et al. 2017",
-    ("xavier", "tanh"): "Glorot & Bengio 2010",
-}
 
 BAND = "min-max"
 AVERAGE = "mean of log10 values (geometric mean), over seeds"
@@ -116,7 +109,20 @@ def is_matched(init: str, act: str) -> str | None:
     base = get_initializer(init).name
     for flavour in ("-uniform", "-truncated", "-normal"):
         base = base.removesuffix(flavour)
-    return MATCHED.get((base, get_activation(act).label))
+    activation = get_activation(act)
+    pair = activation.literature_init
+    if pair is None or activation.label != activation.name or pair[0] != base:
+        return None
+    return pair[1]
+
+
+def literature_pairs() -> list[tuple[tuple[str, str], str]]:
+    """((base initializer, activation), reference) for every pair the literature names."""
+    return [
+        ((a.literature_init[0], a.name), a.literature_init[1])
+        for a in ACTIVATIONS.values()
+        if a.literature_init is not None
+    ]
 
 
 # ---------------------------------------------------------------- running

@@ -29,9 +29,14 @@ from functools import lru_cache
 import numpy as np
 
 from varprop.activations import Activation
-from varprop.initializers import BASES, Initializer
+from varprop.initializers import Initializer, judged_by_recommend
 from varprop.initializers import weight_var as explicit_init
-from varprop.judge import SATURATED, STABLE_DECADES, Judgement, judge
+from varprop.judge import SATURATED, Judgement, judge
+from varprop.meanfield.criteria import all_criteria
+from varprop.meanfield.fixedpoints import edge_of_chaos
+from varprop.meanfield.gaussian import kernel
+from varprop.meanfield.recursion import predict
+from varprop.meanfield.stack import saturated_fraction
 from varprop.network import Network
 from varprop.results import Fix
 
@@ -44,19 +49,6 @@ SWEEP_BIAS_VARS = (0.0, 0.1, 0.5)
 # A named initializer wins over an unnamed number unless the number drifts at least this
 # many decades less: a name is what users can carry to other tools.
 NAME_BONUS = 0.5
-# Named initializers recommend judges, in the order that breaks ties.
-JUDGED = (
-    "he",
-    "lecun",
-    "xavier",
-    "orthogonal",
-    "normal",
-    "keras-default",
-    "flax-default",
-    "torch-default",
-)
-# A named initializer stands for a number when their sigma_w^2 agree to this.
-NAME_TOLERANCE = 0.02
 
 
 @dataclass(frozen=True)
@@ -85,7 +77,7 @@ class Candidate:
 
     @property
     def named(self) -> bool:
-        return self.init in BASES
+        return self.source == self.init
 
 
 def judge_setting(
@@ -96,8 +88,6 @@ def judge_setting(
     input_second_moment: float = 1.0,
 ) -> Judgement:
     """Theory's verdicts for one stack, from its real start."""
-    from varprop.meanfield import predict, saturated_fraction
-
     net = Network(init, act, widths, math.sqrt(bias_var))
     p = predict(net, input_second_moment)
     q_last = float(p.preact_var[-1])
@@ -141,16 +131,12 @@ def candidates(
     input_second_moment: float,
 ) -> tuple[Candidate, ...]:
     """Every candidate for this stack, judged (see the module docstring)."""
-    from varprop.meanfield import edge_of_chaos, recommend
-
     m0 = input_second_moment
     out = []
-    for name in JUDGED:
-        init = BASES[name]
+    for init in judged_by_recommend():
         bias = bias_var if init.bias_variance is None else init.bias_variance(widths[0])
-        out.append(_candidate(act, name, name, init, widths, bias, m0))
-    rec = recommend(act, bias_var, width=widths[-1], depth=min(len(widths) - 1, 10_000))
-    for c in rec.criteria:
+        out.append(_candidate(act, init.name, init.name, init, widths, bias, m0))
+    for c in all_criteria(kernel(act), bias_var):
         if c.sigma_w2 is not None and c.sigma_w2 > 0:
             out.append(_numbered(act, c.name, c.sigma_w2, widths, bias_var, m0))
     for sb2 in BIAS_GRID:
@@ -180,17 +166,18 @@ def noise_decades(widths: tuple[int, ...]) -> float:
 def best(found: tuple[Candidate, ...], bias_var: float) -> Candidate | None:
     """Stable both ways at the run's bias, else with a bias, else None.
 
-    A candidate counts as robust when its drift stays 3 noise sd inside the stable band,
-    so that a finite-width run of it shows the stable verdict theory promises; robust
-    candidates come first, then the run's own bias before another, then the least drift
-    (a named initializer counted ``NAME_BONUS`` decades flatter).
+    Robust candidates (theory's words survive 3 finite-width sd, so a finite-width run
+    shows what theory promises) come first, then the run's own bias before another and
+    the smallest other bias (the gentlest change to a network), then the least drift (a
+    named initializer counted ``NAME_BONUS`` decades flatter).
     """
     stable = [c for c in found if c.stable]
     if not stable:
         return None
+
     def key(c: Candidate):
         bonus = NAME_BONUS if c.named else 0.0
-        return (not robust(c), c.bias_var != bias_var, c.drift - bonus)
+        return (not robust(c), c.bias_var != bias_var, c.bias_var, c.drift - bonus)
 
     return min(stable, key=key)
 
@@ -209,17 +196,6 @@ def trade_off(found: tuple[Candidate, ...]) -> Candidate | None:
     if not finite:
         return None
     return min(finite, key=lambda c: c.drift - (NAME_BONUS if c.named else 0.0))
-
-
-def name_for(sigma_w2: float, widths: tuple[int, ...]) -> str | None:
-    """The zero-bias named initializer whose sigma_w^2 on these layers is this one."""
-    for name in JUDGED:
-        init = BASES[name]
-        if init.bias_variance is not None:
-            continue
-        if abs(init.sigma_w2(widths[-2], widths[-1]) / sigma_w2 - 1) <= NAME_TOLERANCE:
-            return name
-    return None
 
 
 # The input's E[a_0^2] may be this far from 1 (either way) before the fix standardizes
@@ -249,56 +225,80 @@ def _same(c: Candidate, run: RunFacts) -> bool:
     return c.bias_var == run.bias_var and abs(c.sigma_w2 / sw2 - 1) < 1e-3 if sw2 > 0 else False
 
 
+def choose(found: tuple[Candidate, ...], bias_var: float) -> tuple[Candidate | None, str]:
+    """The best candidate and its kind: ``"stable"``, else the ``"trade-off"``."""
+    chosen = best(found, bias_var)
+    if chosen is not None:
+        return chosen, "stable"
+    return trade_off(found), "trade-off"
+
+
+def as_fix(
+    c: Candidate,
+    kind: str,
+    *,
+    act: Activation,
+    depth: int,
+    standardize: bool = False,
+    replaces_bias: bool = False,
+    input_second_moment: float = 1.0,
+) -> Fix:
+    """The :class:`Fix` that sets up candidate ``c``."""
+    j = c.judgement
+    return Fix(
+        kind=kind,
+        act=act.label,
+        depth=depth,
+        init=c.init,
+        sigma_w2=c.sigma_w2,
+        bias_var=c.bias_var,
+        standardize=standardize,
+        expect_forward=j.forward.word,
+        expect_backward=j.backward.word,
+        source=c.source,
+        replaces_bias=replaces_bias,
+        log10_forward_change=j.forward.log10_change,
+        log10_backward_change=j.backward.log10_change,
+        input_second_moment=input_second_moment,
+    )
+
+
 def fix_for(run: RunFacts) -> tuple[Fix | None, str | None]:
     """The fix for an unstable run, or None with the reason there is none.
 
     Standardize first when raw input is far from unit scale or saturates layer 1; then
     the best candidate, judged from the run's start after that.  A run whose own setting
-    theory already calls stable gets no fix (``"finite-width"``); a run already at the
-    best trade-off neither (``"no-stable-setting"``).
+    theory robustly calls stable gets no fix (``"finite-width"``: the drift measured is
+    finite width); a run already at the best trade-off neither (``"no-stable-setting"``).
     """
     if run.measured.stable:
         return None, None
     m0 = run.input_second_moment
     saturating = run.first_saturated is not None and run.first_saturated > SATURATED
-    standardize = run.raw_input and (
-        not 1 / INPUT_SCALE <= m0 <= INPUT_SCALE or saturating
-    )
+    standardize = run.raw_input and (not 1 / INPUT_SCALE <= m0 <= INPUT_SCALE or saturating)
     if standardize:
         m0 = 1.0
     elif run.theory.stable and run.theory.robust:
         return None, "finite-width"
-    found = candidates(run.act, run.widths, run.bias_var, m0)
-    chosen = best(found, run.bias_var)
-    if chosen is not None and not standardize and _same(chosen, run):
-        return None, "finite-width"
-    kind = "stable"
+    chosen, kind = choose(candidates(run.act, run.widths, run.bias_var, m0), run.bias_var)
     if chosen is None:
-        kind = "trade-off"
-        chosen = trade_off(found)
+        return None, "no-stable-setting"
+    if not standardize and kind == "stable" and _same(chosen, run):
+        return None, "finite-width"
+    if not standardize and kind == "trade-off":
         current = max(
             math.inf if t.log10_change is None else abs(t.log10_change)
             for t in (run.theory.forward, run.theory.backward)
         )
-        if chosen is None or (not standardize and chosen.drift > current - 1.0):
+        if chosen.drift > current - 1.0:
             return None, "no-stable-setting"
-    j = chosen.judgement
-    return (
-        Fix(
-            kind=kind,
-            act=run.act.label,
-            depth=len(run.widths) - 1,
-            init=chosen.init,
-            sigma_w2=chosen.sigma_w2,
-            bias_var=chosen.bias_var,
-            standardize=standardize,
-            expect_forward=j.forward.word,
-            expect_backward=j.backward.word,
-            source=chosen.source,
-            replaces_bias=run.user_bias or run.init.bias_variance is not None,
-            log10_forward_change=j.forward.log10_change,
-            log10_backward_change=j.backward.log10_change,
-            input_second_moment=m0,
-        ),
-        None,
+    fix = as_fix(
+        chosen,
+        kind,
+        act=run.act,
+        depth=len(run.widths) - 1,
+        standardize=standardize,
+        replaces_bias=run.user_bias or run.init.bias_variance is not None,
+        input_second_moment=m0,
     )
+    return fix, None
