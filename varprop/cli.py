@@ -101,16 +101,27 @@ class IntList(click.ParamType):
 
     name = "N,N,..."
 
+    def __init__(self, maximum: int | None = None):
+        self.maximum = maximum
+
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
         try:
             items = tuple(int(v) for v in str(value).split(","))
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+            self.fail(f"{_short(value)!r} is not a comma-separated list of integers", param, ctx)
         if not items or min(items) < 1:
-            self.fail(f"{value!r}: every width must be >= 1", param, ctx)
+            self.fail(f"{_short(value)!r}: every width must be >= 1", param, ctx)
+        if self.maximum is not None and max(items) > self.maximum:
+            self.fail(f"every width must be at most {self.maximum:,}", param, ctx)
         return items
+
+
+def _short(value, limit: int = 60) -> str:
+    """A value as the user gave it, cut short for a one-line message."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ByteSize(click.ParamType):
@@ -139,6 +150,8 @@ class ByteSize(click.ParamType):
 
 
 # ---------------------------------------------------------------- shared options
+
+MAX_MEMORY_HELP = "Memory limit for the run, e.g. 4GiB (default: 90% of available)."
 
 DEPTH = click.IntRange(min=1)
 # Theory needs no memory per unit, but 'normal' init has sigma_w^2 = width: keep it sane.
@@ -177,8 +190,7 @@ def common_run_options(f):
                      show_default=True, help="Arithmetic of the simulation."),
         GAIN_OPTION,
         FAN_MODE_OPTION,
-        click.option("--max-memory", type=ByteSize(), default=None,
-                     help="Memory limit for the run, e.g. 4GiB (default: 90% of available)."),
+        click.option("--max-memory", type=ByteSize(), default=None, help=MAX_MEMORY_HELP),
         click.option("--input", default="normal", show_default=True, metavar="normal|uniform|PATH",
                      help="Input batch: N(0,1), unit-variance uniform, or your data in a .npy "
                           "or .csv file (rows = samples, columns = features; a non-numeric "
@@ -283,6 +295,12 @@ def core_errors():
     except VarpropError as e:
         raise click.UsageError(
             f"Invalid value for '{e.param}': {e}" if e.param else str(e)
+        ) from None
+    except MemoryError:
+        # The estimate fitted (or --max-memory raised the limit) but the OS said no.
+        raise click.UsageError(
+            "out of memory: the machine could not allocate what this run needs, though it "
+            "fits the --max-memory limit; lower --depth, --width or --batch"
         ) from None
 
 
@@ -631,7 +649,7 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
 )
 @click.option(
     "--widths",
-    type=IntList(),
+    type=IntList(maximum=THEORY_WIDTH.max),
     default=None,
     help="Layer widths n_1,...,n_L; sets the depth. n_0 stays --width.",
 )
@@ -650,8 +668,9 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
     default=None,
     help="Show every K-th layer (default: about 20 rows).",
 )
+@click.option("--max-memory", type=ByteSize(), default=None, help=MAX_MEMORY_HELP)
 @output_options
-def theory(act, init, weight_var, every, fmt, output, **kw) -> None:  # fmt: skip
+def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:  # fmt: skip
     """Mean-field prediction at infinite width, no sampling.
 
     Iterates q_{l+1} = sigma_w^2 E[phi(sqrt(q_l) z)^2] + sigma_b^2 and the gradient
@@ -663,12 +682,14 @@ def theory(act, init, weight_var, every, fmt, output, **kw) -> None:  # fmt: ski
       varprop theory --act tanh --weight-var 1.5 --bias-var 0.05 --depth 100
       varprop theory --act relu --init he --depth 10000
     """
+    from varprop.budget import check_theory
     from varprop.meanfield import theory as predict
     from varprop.render import theory_csv, theory_table, to_json
 
     if init is not None and weight_var is not None:
         raise click.UsageError("give --init or --weight-var, not both")
     with core_errors():
+        check_theory(len(kw["widths"]) if kw["widths"] else kw["depth"], max_memory)
         result = predict(act=act, weight_var=weight_var, init=init, **kw)
     if fmt == "json":
         emit(to_json(result.to_dict()), output)

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from varprop.activations import Activation
+from varprop.budget import size_text
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer
 
@@ -117,8 +118,9 @@ def memory_estimate(
     n_max = max(widths)
     weights = sum(a * b for a, b in pairwise(widths)) * item
     stored = sum(widths[1:]) * batch * item + widths[0] * batch * item
-    # delta, the next delta, phi' and one activation buffer, plus one weight-gradient.
-    work = 4 * batch * n_max * item + n_max * n_max * item
+    # delta, the next delta, phi' and one activation buffer, plus one weight-gradient
+    # (the largest layer's n_{l-1} x n_l, not n_max^2: a wide input at a narrow width).
+    work = 4 * batch * n_max * item + max(a * b for a, b in pairwise(widths)) * item
     # Python-side bookkeeping per layer (seeds, futures, records, the rendered output):
     # measured at width 1 as about 7 KiB per layer of peak RSS for a table, 4 KiB for
     # JSON (benchmarks/bench_extremes.py).
@@ -174,19 +176,6 @@ def check_memory(
             param="--max-memory" if limit is not None else "--width",
         )
     return need
-
-
-def size_text(n: int) -> str:
-    """A byte count for people: ``512 B``, ``3.1 MiB``, ``20.89 GiB``, ``3.7e+06 TiB``."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            x = n / size
-            if unit == "GiB":
-                return f"{x:.2f} GiB"
-            if x < 1000:
-                return f"{x:.3g} {unit}"
-            return f"{x:,.0f} TiB" if x < 1e6 else f"{x:.2e} TiB"
-    return f"{n} B"
 
 
 class _Weights:
@@ -638,7 +627,7 @@ def _backward(
     keep_output = act.derivative_from_output is not None
     dphi = act.derivative_from_output if keep_output else act.derivative
     buf = np.empty(B * n_max, dtype=dtype)  # phi', then a_{l-1} when recomputed
-    wgrad = np.empty(n_max * n_max, dtype=dtype)
+    wgrad = np.empty(max(a * b for a, b in pairwise(widths)), dtype=dtype)
 
     deltas = (np.empty(B * n_max, dtype=dtype), np.empty(B * n_max, dtype=dtype))
     d = deltas[0][: B * widths[L]].reshape(B, widths[L])

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from varprop.activations import activation_names, get_activation
-from varprop.errors import VarpropError
+from varprop.errors import VarpropError, is_count
 from varprop.initializers import get_initializer, init_choices
 from varprop.network import WeightCache
 from varprop.results import SimulationResult
@@ -143,6 +143,7 @@ def run_pairs(
     if not isinstance(seeds, int) or seeds < 1:
         raise VarpropError(f"seeds must be an integer >= 1, got {seeds!r}", param="--seeds")
     depth = _depth(options)
+    _check_results(len(pairs) * seeds, seeds, options)
     cache = WeightCache()
     results: dict[tuple[int, int], SimulationResult] = {}
     for i, k in _schedule(pairs, seeds):
@@ -166,6 +167,30 @@ def run_pairs(
             progress(2 * depth - done)  # an overflowed run skips the rest
     cache.clear()
     return [[results[i, k] for k in range(seeds)] for i in range(len(pairs))]
+
+
+def _check_results(runs: int, seeds: int, options: dict) -> None:
+    """Refuse, before the first run, results of every pair and seed that would not fit."""
+    from varprop.api import DEFAULT_BATCH, MAX_DEPTH
+    from varprop.budget import check_simulate
+    from varprop.network import hidden_widths
+
+    width, widths = options.get("width", 512), options.get("widths")
+    batch = options.get("batch")
+    depth = _depth(options)
+    sizes = (width, depth, 1 if batch is None else batch)
+    if runs <= 1 or not all(map(is_count, sizes)) or depth > MAX_DEPTH:
+        return  # simulate checks one run, and names a bad value
+    dtype = options.get("dtype", "float32")
+    check_simulate(
+        (1, *hidden_widths(widths, width, depth)),
+        DEFAULT_BATCH if batch is None else batch,
+        dtype if dtype in ("float32", "float64") else "float32",
+        options.get("max_memory"),
+        runs=runs,
+        seeds=seeds,
+        widths_given=widths is not None,
+    )
 
 
 def total_work(n_runs: int, options: dict) -> int:
