@@ -6,10 +6,11 @@ Heavy modules (numpy, rich, the registries) are imported inside commands, so tha
 
 from __future__ import annotations
 
+import errno
+import functools
+import io
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import ClassVar
@@ -219,13 +220,23 @@ def seeds_option(f):
 
 
 def output_options(f):
-    f = click.option(
+    """``--format`` and ``--output``; the target is checked before the command runs."""
+
+    @functools.wraps(f)
+    def checked(*args, **kwargs):
+        from varprop.output import check_target
+
+        kwargs["output"] = check_target(kwargs["output"], (kwargs.get("input"),))
+        return f(*args, **kwargs)
+
+    checked = click.option(
         "--output",
         "-o",
-        type=click.Path(dir_okay=False, writable=False),
+        type=str,
         default=None,
-        help="Write to this file (whole or not at all) instead of stdout.",
-    )(f)
+        metavar="PATH",
+        help="Write to this file (whole or not at all) instead of stdout (- is stdout).",
+    )(checked)
     return click.option(
         "--format",
         "fmt",
@@ -233,25 +244,34 @@ def output_options(f):
         default="table",
         show_default=True,
         help="table for people, json or csv for scripts.",
-    )(f)
+    )(checked)
 
 
 # ---------------------------------------------------------------- output
 
 
 def emit(renderable, output: str | None) -> None:
-    """Print to stdout, or write ``output`` atomically (temp file, then rename)."""
-    if not isinstance(renderable, str):
-        if output is None:
+    """Print to stdout, or write ``output`` atomically (temp file, then rename).
+
+    A stdout that cannot encode Unicode gets the ASCII rendering; one that cannot be
+    written at all is an OutputError (exit 2, one line).
+    """
+    from varprop import output as out
+
+    if output is not None:
+        text = renderable if isinstance(renderable, str) else _capture(renderable)
+        out.write_atomic(output, text)
+        return
+    with out.stdout_errors():
+        if not out.stdout_encodes():
+            text = renderable if isinstance(renderable, str) else _capture_for_stdout(renderable)
+            sys.stdout.write(out.asciify(text))
+        elif isinstance(renderable, str):
+            click.echo(renderable, nl=False)
+        else:
             from rich.console import Console
 
             Console().print(renderable)
-            return
-        renderable = _capture(renderable)
-    if output is None:
-        click.echo(renderable, nl=False)
-    else:
-        write_atomic(output, renderable)
 
 
 def _capture(renderable) -> str:
@@ -264,25 +284,30 @@ def _capture(renderable) -> str:
     return buf.getvalue()
 
 
+class _AsciiBuffer(io.StringIO):
+    """A buffer that tells rich it cannot take Unicode: ASCII boxes, plain charts."""
+
+    encoding = "ascii"
+
+
+def _capture_for_stdout(renderable) -> str:
+    """What Console().print would write to stdout, rendered for an ASCII-only stream."""
+    from rich.console import Console
+
+    real = Console()
+    buf = _AsciiBuffer()
+    Console(
+        file=buf, width=real.width, color_system=real.color_system,
+        force_terminal=real.is_terminal, soft_wrap=False,
+    ).print(renderable)  # fmt: skip
+    return buf.getvalue()
+
+
 def write_atomic(path: str, text: str) -> None:
-    """Write the whole file or nothing: an interrupted run leaves no truncated file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".varprop-", suffix=".tmp")
-    except OSError as e:
-        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
-        raise
+    """Kept for scripts that import it: see :func:`varprop.output.write_atomic`."""
+    from varprop.output import write_atomic as write
+
+    write(path, text)
 
 
 @contextmanager
@@ -753,11 +778,17 @@ class _Interrupted(BaseException):
 
 
 def _on_sigint(signum, frame):
+    # Ignore any further Ctrl-C first: a second one arriving while the first unwinds
+    # (milliseconds later) must not interrupt the cleanup with a traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise _Interrupted
 
 
 def main() -> None:
-    """Console entry point: Ctrl-C ends with status 130 and one line."""
+    """Console entry point: Ctrl-C ends with status 130 and one line, from the first
+    instruction on; errors are one line with status 2."""
     import signal
 
     try:
@@ -765,18 +796,71 @@ def main() -> None:
     except ValueError:  # not the main thread: Ctrl-C is not ours to handle
         previous = None
     try:
+        code = _run()
+    except (KeyboardInterrupt, _Interrupted):
+        code = _interrupted()
+    # After a Ctrl-C, further ones stay ignored until the process ends: Python's own
+    # handler would turn one arriving during exit into a kill by SIGINT.
+    if code != 130 and previous is not None:  # None: a handler installed outside Python
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(code)
+
+
+def _run() -> int:
+    """The command's exit status, with every error reported in one line."""
+    from varprop.output import OutputError, silence_stdout
+
+    try:
         cli.main(prog_name="varprop", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except (KeyboardInterrupt, _Interrupted):
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        return _interrupted()
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
+        return e.exit_code
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    finally:
-        if previous is not None:  # None: a handler installed outside Python
-            signal.signal(signal.SIGINT, previous)
+        return e.exit_code
+    except MemoryError:
+        click.echo("Error: out of memory", err=True)
+        return 2
+    except (OSError, ValueError) as e:
+        # Only stdout can fail outside a command's own checks (--help, --version on a
+        # full disk or a closed pipe); anything else is a bug and keeps its traceback.
+        if not _stdout_failed(e):
+            raise
+        silence_stdout()
+        OutputError(f"cannot write to stdout: {_why(e)}").show()
+        return OutputError.exit_code
+    return 0
+
+
+# What a write to a full, closed or vanished stream fails with.
+WRITE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EPIPE", "ENOSPC", "EBADF", "EIO", "EDQUOT", "EFBIG", "ECONNRESET")
+    if hasattr(errno, name)
+)
+
+
+def _stdout_failed(e: BaseException) -> bool:
+    if isinstance(e, OSError):
+        return e.errno in WRITE_ERRNOS
+    return "closed file" in str(e)
+
+
+def _why(e: BaseException) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else "it is closed"
+
+
+def _interrupted() -> int:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        pass
+    try:
+        sys.stderr.write("Interrupted.\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 130
