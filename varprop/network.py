@@ -34,6 +34,7 @@ from varprop.activations import Activation
 from varprop.budget import size_text
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer
+from varprop.threads import draw_workers, engine_threads
 
 LOG10_2 = math.log10(2.0)
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -188,7 +189,8 @@ class _Weights:
 
     def __init__(self, net: Network, seeds: list[np.random.SeedSequence]) -> None:
         dtype = DTYPES[net.dtype]
-        self._pool = ThreadPoolExecutor(max_workers=2)
+        workers = draw_workers()
+        self._pool = ThreadPoolExecutor(max_workers=workers) if workers else _OnDemand()
         self._futures = [
             self._pool.submit(
                 net.init.sample,
@@ -208,6 +210,31 @@ class _Weights:
     def cancel(self) -> None:
         for f in self._futures:
             f.cancel()
+
+
+class _OnDemand:
+    """No drawing threads: each layer's weights are drawn on the caller's thread, when
+    the forward pass first needs them (the same numbers: one stream per layer)."""
+
+    def submit(self, fn, *args, **kwargs) -> _Later:
+        return _Later(functools.partial(fn, *args, **kwargs))
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+class _Later:
+    def __init__(self, call: Callable[[], np.ndarray]) -> None:
+        self._call: Callable[[], np.ndarray] | None = call
+        self._value: np.ndarray | None = None
+
+    def result(self) -> np.ndarray:
+        if self._call is not None:
+            self._value, self._call = self._call(), None
+        return self._value
+
+    def cancel(self) -> None:
+        self._call = None
 
 
 class WeightCache:
@@ -367,7 +394,13 @@ def _plain(x: float, exponent2: int) -> float:
     return math.nan if (y == 0.0 and x != 0.0) else y
 
 
-def run(
+def run(net: Network, **options) -> RawStats:
+    """:func:`_run` with BLAS held to its share of the cores (see varprop/threads.py)."""
+    with engine_threads():
+        return _run(net, **options)
+
+
+def _run(
     net: Network,
     *,
     seed: int,

@@ -25,6 +25,7 @@ from varprop.errors import VarpropError, is_count
 from varprop.initializers import get_initializer, init_choices
 from varprop.network import WeightCache
 from varprop.results import SimulationResult
+from varprop.threads import engine_threads
 
 # The pairs the literature prescribes, keyed by (base initializer, activation).
 MATCHED: dict[tuple[str, str], str] = {
@@ -138,14 +139,21 @@ def run_pairs(
     ``simulate`` calls.  ``progress(n)`` counts layers done, 2 L per run (see
     :func:`total_work`).
     """
-    from varprop.api import simulate
-
     if not isinstance(seeds, int) or seeds < 1:
         raise VarpropError(f"seeds must be an integer >= 1, got {seeds!r}", param="--seeds")
     depth = _depth(options)
     _check_results(len(pairs) * seeds, seeds, options)
     cache = WeightCache()
     results: dict[tuple[int, int], SimulationResult] = {}
+    with engine_threads():  # also while cached weights are drawn between runs
+        _run_all(pairs, seed, seeds, progress, options, cache, results, depth)
+    cache.clear()
+    return [[results[i, k] for k in range(seeds)] for i in range(len(pairs))]
+
+
+def _run_all(pairs, seed, seeds, progress, options, cache, results, depth) -> None:
+    from varprop.api import simulate
+
     for i, k in _schedule(pairs, seeds):
         done = 0
 
@@ -165,8 +173,6 @@ def run_pairs(
         )
         if progress is not None and done < 2 * depth:
             progress(2 * depth - done)  # an overflowed run skips the rest
-    cache.clear()
-    return [[results[i, k] for k in range(seeds)] for i in range(len(pairs))]
 
 
 def _check_results(runs: int, seeds: int, options: dict) -> None:
