@@ -87,3 +87,10 @@ def test_memory_error_is_one_line(monkeypatch):
     monkeypatch.setattr(varprop.api, "run", boom)
     line = one_error(invoke("simulate", "--depth", "2", "--width", "4"))
     assert "out of memory" in line
+
+
+@pytest.mark.parametrize("spec", ["elu:1e300", "leaky-relu:1e200"])
+def test_activation_parameters_beyond_what_theory_can_square_are_refused(spec):
+    for args in (["theory", "--act", spec], ["recommend", "--act", spec],
+                 ["compare", f"he:{spec}", "--depth", "2", "--width", "4"]):  # fmt: skip
+        assert "1e+100" in one_error(invoke(*args))
