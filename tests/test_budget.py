@@ -36,6 +36,7 @@ def one_error(result) -> str:
         (["simulate", "--batch", str(10**30), "--max-memory", "1e300"], "--batch"),
         (["simulate", "--depth", "1000000", "--width", "1", "--max-memory", "1GiB"], "--depth"),
         (["theory", "--depth", "1000000", "--max-memory", "64MiB"], "--depth"),
+        (["theory", "--depth", str(10**400)], "--depth"),
         (["theory", "--widths", f"8,{10**400}"], "--widths"),
     ],
 )

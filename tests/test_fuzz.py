@@ -36,7 +36,7 @@ UNICODE = st.text(max_size=6)
 
 def int_values(param: click.Parameter) -> st.SearchStrategy[str]:
     small = st.integers(-2, 5).map(str)
-    return st.one_of(small, small, ANY_BAD, UNICODE)
+    return st.one_of(small, small, st.sampled_from(HUGE), ANY_BAD, UNICODE)
 
 
 def float_values() -> st.SearchStrategy[str]:

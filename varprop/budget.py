@@ -83,7 +83,8 @@ def dominant(parts: dict[str, int], values: dict[str, int]) -> str:
     options = [o for o in GROWS_WITH.get(part, ()) if o in values] or ["--depth"]
 
     def rank(option: str) -> tuple[int, float]:
-        above = values[option] / DEFAULTS.get(option, 1)
+        # log of value / default: exact in spirit for integers beyond float64
+        above = math.log(max(values[option], 1)) - math.log(DEFAULTS.get(option, 1))
         return options.count(option), above
 
     return max(options, key=rank)
