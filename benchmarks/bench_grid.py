@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from click.testing import CliRunner
+
+# This checkout's varprop, not whichever one is installed.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import varprop
 from varprop.cli import cli
