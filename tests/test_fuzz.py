@@ -82,13 +82,19 @@ PAIRS = st.one_of(
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, str]:
+    """The fuzz's files, and its working directory: an --output of "NaN" or "{" is a
+    valid file name, written where the test runs, so it runs in a directory of its own."""
+    import os
+
     import numpy as np
 
     d = tmp_path_factory.mktemp("fuzz")
+    here = os.getcwd()
+    os.chdir(d)
     (d / "good.csv").write_text("a,b,c\n1,2,3\n4,5,7\n0,1,1\n")
     (d / "bad.csv").write_text("1,2\n3\n")
     np.save(d / "good.npy", np.arange(12.0).reshape(4, 3) ** 2)
-    return {
+    yield {
         "good": str(d / "good.csv"),
         "bad": str(d / "bad.csv"),
         "npy": str(d / "good.npy"),
@@ -96,6 +102,7 @@ def files(tmp_path_factory) -> dict[str, str]:
         "uniform": "uniform",
         "out": str(d / "out.txt"),
     }
+    os.chdir(here)
 
 
 def error_lines(stderr: str) -> list[str]:
