@@ -82,6 +82,15 @@ def test_a_replaced_file_keeps_its_mode_and_a_new_one_follows_the_umask(tmp_path
     assert stat.S_IMODE((tmp_path / "new.txt").stat().st_mode) == 0o644
 
 
+def test_a_link_stays_a_link(tmp_path):
+    real = tmp_path / "real.txt"
+    real.write_text("old")
+    link = tmp_path / "link.txt"
+    link.symlink_to(real)
+    assert invoke("list", "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and "initializers" in real.read_text()
+
+
 def test_undecodable_file_names_are_written_as_given(tmp_path):
     base = os.fsencode(tmp_path)
     data, out = base + b"/in\xff.csv", base + b"/out\xfe.txt"

@@ -75,7 +75,7 @@ def check_target(path: str | None, inputs: tuple[str | None, ...] = ()) -> str |
             other = _stat(spec) if spec else None
             if other is not None and (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
                 raise _refuse(path, "it is the input file; write the output elsewhere")
-    directory = os.path.dirname(os.path.abspath(path)) or "/"
+    directory = os.path.dirname(_real(path)) or "/"
     dst = _stat(directory)
     if dst is None:
         raise _refuse(path, f"the directory {_show(directory)} does not exist")
@@ -98,6 +98,12 @@ def _check_name(path: str, directory: str) -> None:
                       f"{name_max}")  # fmt: skip
     if len(os.fsencode(os.path.abspath(path))) >= os.pathconf("/", "PC_PATH_MAX"):
         raise _refuse(path, "the path is too long")
+
+
+def _real(path: str) -> str:
+    """Where a write to ``path`` lands: through a symbolic link to its target, so that
+    the link stays a link."""
+    return os.path.realpath(path) if os.path.islink(path) else os.path.abspath(path)
 
 
 def _stat(path: str) -> os.stat_result | None:
@@ -127,7 +133,8 @@ def write_atomic(path: str, text: str) -> None:
     usual 0666 less the umask.  Undecodable bytes of the user's own names (a file name
     in the output) are written back as they were (surrogateescape).
     """
-    directory = os.path.dirname(os.path.abspath(path))
+    shown, path = path, _real(path)
+    directory = os.path.dirname(path)
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except OSError:
@@ -135,7 +142,7 @@ def write_atomic(path: str, text: str) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".varprop-", suffix=".tmp")
     except OSError as e:
-        raise OutputError(f"cannot write {_show(path)}: {e.strerror}") from None
+        raise OutputError(f"cannot write {_show(shown)}: {e.strerror}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
             f.write(text)
@@ -145,7 +152,7 @@ def write_atomic(path: str, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise OutputError(f"cannot write {_show(path)}: {e.strerror}") from None
+            raise OutputError(f"cannot write {_show(shown)}: {e.strerror}") from None
         raise
 
 
