@@ -559,9 +559,14 @@ def get_activation(spec: str | Activation) -> Activation:
         value = float(arg)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < 0:
+    if not (math.isfinite(value) and 0 <= value <= MAX_PARAM):
         raise VarpropError(
-            f"{act.param_name} of {name} must be a finite number >= 0, got {arg!r}",
+            f"{act.param_name} of {name} must be a number from 0 to {MAX_PARAM:g}, got {arg!r}",
             param="--act",
         )
     return act.make(value)
+
+
+# The theory squares an activation's slopes and asymptotes (and multiplies them by
+# sigma_w^2 <= 1e30): beyond this a parameter's square leaves float64.
+MAX_PARAM = 1e100

@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from varprop import __version__
+from varprop import __version__, budget
 from varprop.activations import Activation, get_activation
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer, get_initializer
@@ -20,7 +20,6 @@ from varprop.network import (
     Network,
     RawStats,
     WeightCache,
-    check_memory,
     hidden_widths,
     run,
 )
@@ -97,6 +96,7 @@ def simulate(
     # DESIGN: theory takes E[a_0^2] from the distribution (1 for normal and uniform), from
     # the data only when the user gives data.
     named = inputs is None and is_distribution("normal" if input is None else str(input))
+    _check_sizes(width, widths, depth, batch, dtype, max_memory, named)
     inputs, input_name = _resolve_input(
         input, standardize, inputs, input_name, batch, width, seed, dtype, max_memory
     )
@@ -105,13 +105,15 @@ def simulate(
         init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, fan_mode, inputs
     )
     rows = x0.shape[0] if x0 is not None else batch
-    check_memory(
+    budget.check_simulate(
         net.widths,
         rows,
         dtype,
         max_memory,
         distribution=net.init.distribution,
         homogeneous=net.act.homogeneous,
+        input_bytes=0 if x0 is None or named else x0.nbytes,  # a file's data stays held
+        widths_given=widths is not None,
     )
     raw = run(net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress)
     second_moment = 1.0 if x0 is None or named else _second_moment(x0)
@@ -170,6 +172,23 @@ def _check_counts(depth, width, batch, seed) -> None:
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise VarpropError(f"seed must be an integer >= 0, got {seed!r}", param="--seed")
+
+
+def _check_sizes(width, widths, depth, batch, dtype, max_memory, named) -> None:
+    """Refuse sizes that cannot fit before anything is drawn or read (any integer size).
+
+    The least any such run needs: a file's own columns are not known yet (the full
+    estimate follows once they are), so its first layer counts as one column wide.
+    """
+    n0 = width if named else 1
+    rows = (DEFAULT_BATCH if named else 1) if batch is None else batch
+    budget.check_simulate(
+        (n0, *hidden_widths(widths, width, depth)),
+        rows,
+        dtype if dtype in DTYPES else "float32",
+        max_memory,
+        widths_given=widths is not None,
+    )
 
 
 def _resolve_input(spec, standardize, inputs, input_name, batch, width, seed, dtype, max_memory):

@@ -31,8 +31,10 @@ from typing import NamedTuple
 import numpy as np
 
 from varprop.activations import LINEAR_BELOW, LINEAR_BEYOND, Activation
+from varprop.budget import size_text
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer
+from varprop.threads import draw_workers, engine_threads
 
 LOG10_2 = math.log10(2.0)
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -112,8 +114,9 @@ def memory_estimate(
     n_max = max(widths)
     weights = sum(a * b for a, b in pairwise(widths)) * item
     stored = sum(widths[1:]) * batch * item + widths[0] * batch * item
-    # delta, the next delta, phi' and one activation buffer, plus one weight-gradient.
-    work = 4 * batch * n_max * item + n_max * n_max * item
+    # delta, the next delta, phi' and one activation buffer, plus one weight-gradient
+    # (the largest layer's n_{l-1} x n_l, not n_max^2: a wide input at a narrow width).
+    work = 4 * batch * n_max * item + max(a * b for a, b in pairwise(widths)) * item
     # Python-side bookkeeping per layer (seeds, futures, records, the rendered output):
     # measured at width 1 as about 7 KiB per layer of peak RSS for a table, 4 KiB for
     # JSON (benchmarks/bench_extremes.py).
@@ -171,19 +174,6 @@ def check_memory(
     return need
 
 
-def size_text(n: int) -> str:
-    """A byte count for people: ``512 B``, ``3.1 MiB``, ``20.89 GiB``, ``3.7e+06 TiB``."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            x = n / size
-            if unit == "GiB":
-                return f"{x:.2f} GiB"
-            if x < 1000:
-                return f"{x:.3g} {unit}"
-            return f"{x:,.0f} TiB" if x < 1e6 else f"{x:.2e} TiB"
-    return f"{n} B"
-
-
 class _Weights:
     """Weight matrices drawn ahead of use, one independent stream per layer.
 
@@ -194,7 +184,8 @@ class _Weights:
 
     def __init__(self, net: Network, seeds: list[np.random.SeedSequence]) -> None:
         dtype = DTYPES[net.dtype]
-        self._pool = ThreadPoolExecutor(max_workers=2)
+        workers = draw_workers()
+        self._pool = ThreadPoolExecutor(max_workers=workers) if workers else _OnDemand()
         self._futures = [
             self._pool.submit(
                 net.init.sample,
@@ -214,6 +205,31 @@ class _Weights:
     def cancel(self) -> None:
         for f in self._futures:
             f.cancel()
+
+
+class _OnDemand:
+    """No drawing threads: each layer's weights are drawn on the caller's thread, when
+    the forward pass first needs them (the same numbers: one stream per layer)."""
+
+    def submit(self, fn, *args, **kwargs) -> _Later:
+        return _Later(functools.partial(fn, *args, **kwargs))
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+class _Later:
+    def __init__(self, call: Callable[[], np.ndarray]) -> None:
+        self._call: Callable[[], np.ndarray] | None = call
+        self._value: np.ndarray | None = None
+
+    def result(self) -> np.ndarray:
+        if self._call is not None:
+            self._value, self._call = self._call(), None
+        return self._value
+
+    def cancel(self) -> None:
+        self._call = None
 
 
 class WeightCache:
@@ -373,7 +389,13 @@ def _ldexp_or_nan(x: float, exponent2: int) -> float:
     return math.nan if (y == 0.0 and x != 0.0) else y
 
 
-def run(
+def run(net: Network, **options) -> RawStats:
+    """:func:`_run` with BLAS held to its share of the cores (see varprop/threads.py)."""
+    with engine_threads():
+        return _run(net, **options)
+
+
+def _run(
     net: Network,
     *,
     seed: int,
@@ -590,6 +612,35 @@ def _dphi_scaled(act: Activation, s: np.ndarray, e: int) -> np.ndarray:
     return act.derivative(x)
 
 
+def use_gram(batch: int, fan_in: int, fan_out: int) -> bool:
+    """Whether ||a^T delta||_F is cheaper from the batch's Gram matrices: two (B, B)
+    float64 products, B^2 (n_in + n_out) multiply-adds at about twice the float32 cost,
+    against B n_in n_out for a^T delta in float32."""
+    return 2 * batch * (fan_in + fan_out) < fan_in * fan_out
+
+
+def _weight_grad_norm(prev: np.ndarray, d: np.ndarray, wgrad: np.ndarray) -> float:
+    """||prev^T d||_F for prev (B, n_in) and d (B, n_out), in the cheaper form.
+
+    ``||A^T D||_F^2 = sum((A A^T) * (D D^T))``, in float64: the off-diagonal terms have
+    either sign and, once deep layers make the samples alike, are ~100x the result, which
+    float32 Gram matrices would leave with 1e-3 relative error.  ``wgrad`` is scratch
+    for the direct form (n_in n_out elements, used when the batch is the larger side).
+    """
+    B, n_in = prev.shape
+    n_out = d.shape[1]
+    if use_gram(B, n_in, n_out):
+        a64, d64 = prev.astype(np.float64), d.astype(np.float64)
+        gram_a = a64 @ a64.T  # (B, B)
+        gram_d = d64 @ d64.T  # (B, B)
+        square = float(np.einsum("ij,ij->", gram_a, gram_d))
+        if math.isfinite(square):
+            return math.sqrt(max(square, 0.0))
+    g = wgrad[: n_in * n_out].reshape(n_in, n_out)
+    np.matmul(prev.T, d, out=g)
+    return math.sqrt(_mean_square(g, g) * g.size)
+
+
 def _draw_bias(net, l, rng, bstd, dtype):
     """b_l: N(0, bstd^2), or a preset's own law (PyTorch: uniform +-1/sqrt(fan_in))."""
     n = net.widths[l]
@@ -617,7 +668,7 @@ def _backward(
     keep_output = act.derivative_from_output is not None
     dphi = act.derivative_from_output if keep_output else act.derivative
     buf = np.empty(B * n_max, dtype=dtype)  # phi', then a_{l-1} when recomputed
-    wgrad = np.empty(n_max * n_max, dtype=dtype)
+    wgrad = np.empty(max(a * b for a, b in pairwise(widths)), dtype=dtype)
 
     deltas = (np.empty(B * n_max, dtype=dtype), np.empty(B * n_max, dtype=dtype))
     d = deltas[0][: B * widths[L]].reshape(B, widths[L])
@@ -648,9 +699,7 @@ def _backward(
             h_prev = stored[l - 2]
             prev = act.fn(h_prev, out=buf[: h_prev.size].reshape(h_prev.shape))
             ep = exps[l - 2]
-        g = wgrad[: prev.shape[1] * d.shape[1]].reshape(prev.shape[1], d.shape[1])
-        np.matmul(prev.T, d, out=g)
-        norm = math.sqrt(_mean_square(g, g) * g.size)
+        norm = _weight_grad_norm(prev, d, wgrad)
         st.weight_grad_norm[l - 1] = _ldexp_or_nan(norm / B, ep + eg)
         st.log10_weight_grad_norm[l - 1] = _log10_scaled(norm / B, ep + eg)
         if progress is not None:
