@@ -16,11 +16,10 @@ need two such tails at once, while a promise that is wrong on average still fail
 from __future__ import annotations
 
 import pytest
+from support import invoke, strict_json
 
 import varprop
 from varprop.activations import activation_names, get_activation
-
-from support import invoke, strict_json
 
 ACTS = sorted({get_activation(n).name for n in activation_names()})
 STARTS = ("torch-default", "xavier", "he", "normal")
@@ -82,12 +81,16 @@ def test_recommend_best_holds_when_followed(act):
 
 def test_fix_through_the_cli():
     """The JSON fix of `simulate`, pasted back into `simulate`, gives what it expects."""
-    first = strict_json(invoke("simulate", "--act", "gelu", "--init", "he", "--format", "json").stdout)
+    first = strict_json(
+        invoke("simulate", "--act", "gelu", "--init", "he", "--format", "json").stdout
+    )
     fix = first["summary"]["fix"]
     assert fix["args"][:2] == ["--init", fix["args"][1]]
     got = []
     for seed in SEEDS:
-        out = invoke("simulate", "--act", "gelu", "--seed", str(seed), "--format", "json", *fix["args"])
+        out = invoke(
+            "simulate", "--act", "gelu", "--seed", str(seed), "--format", "json", *fix["args"]
+        )
         summary = strict_json(out.stdout)["summary"]
         got.append({"forward": summary["forward"], "backward": summary["backward"]})
     assert_holds(fix["expect"], got, "gelu he via the CLI")

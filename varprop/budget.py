@@ -52,9 +52,7 @@ def limit(max_memory: int | None) -> int:
     return min(int(max_memory), ADDRESS_SPACE)
 
 
-def check(
-    parts: dict[str, int], max_memory: int | None, values: dict[str, int], hint: str
-) -> int:
+def check(parts: dict[str, int], max_memory: int | None, values: dict[str, int], hint: str) -> int:
     """Refuse when the parts add up to more than the limit; return the total.
 
     ``values`` are the options' values (for the tie-break: the one furthest above its
