@@ -68,6 +68,9 @@ def simulate(
     max_memory: int | None = None,
     weight_cache: WeightCache | None = None,
     progress: Callable[[int], None] | None = None,
+    block: str = "plain",
+    norm: str = "none",
+    branch_scale: float | str | None = None,
 ) -> SimulationResult:
     """Push one random batch forward and back through a fresh random stack.
 
@@ -84,6 +87,10 @@ def simulate(
     presets such as ``torch-default``).  ``weight_cache`` (a ``network.WeightCache``)
     lets consecutive runs that draw the same weights share them, with identical results;
     ``progress(n)`` is told of each layer done, forward and backward (2 L in all).
+    ``block`` (``plain`` | ``residual``), ``norm`` (``none`` | ``layer`` | ``rms`` |
+    ``batch``) and ``branch_scale`` (alpha of a residual branch, a number > 0 or
+    ``"auto"`` = 1/sqrt(depth); default 1) build the blocks of DESIGN.md (see
+    :mod:`varprop.blocks`); ``init="lsuv"`` rescales each layer on the batch.
 
     >>> r = simulate(init="he", act="relu", depth=10, width=64, batch=32)
     >>> r.summary.forward
@@ -103,6 +110,7 @@ def simulate(
         init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, fan_mode, inputs
     )
     rows = x0.shape[0] if x0 is not None else batch
+    net = with_blocks(net, block, norm, branch_scale, rows)
     check_memory(
         net.widths,
         rows,
@@ -110,9 +118,14 @@ def simulate(
         max_memory,
         distribution=net.init.distribution,
         homogeneous=net.act.homogeneous,
+        block=net.block,
+        norm=net.norm,
     )
     raw = run(net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress)
     second_moment = 1.0 if x0 is None or named else _second_moment(x0)
+    batch_var = 1.0 if x0 is None or named else _batch_variance(x0)
+    lsuv = lsuv_record(raw, net)
+    sigma_w2 = None if lsuv is None else [layer["sigma_w2"] for layer in lsuv["layers"]]
     config = Config(
         init=net.init.name,
         act=net.act.label,
@@ -121,23 +134,91 @@ def simulate(
         batch=batch if x0 is None else x0.shape[0],
         seed=seed,
         dtype=dtype,
-        weight_var=net.init.sigma_w2(net.widths[-2], net.widths[-1]),
+        weight_var=(
+            net.init.sigma_w2(net.widths[-2], net.widths[-1]) if sigma_w2 is None else sigma_w2[-1]
+        ),
         bias_std=net.layer_bias_std(net.depth),
         widths=net.widths,
         input=input_name,
         input_second_moment=second_moment,
         fan_mode=net.init.fan_mode,
         gain=net.init.gain,
+        block=net.block,
+        norm=net.norm,
+        branch_scale=net.branch_scale,
     )
-    prediction = predict(net, second_moment)
+    prediction = predict_any(net, second_moment, input_batch_var=batch_var, sigma_w2=sigma_w2)
     layers = _layers(raw, prediction)
     summary = summarize(layers, raw, net)
     return SimulationResult(
         version=__version__,
         config=config,
         layers=layers,
-        summary=_replace(summary, theory_max_log10_error=_theory_error(raw, prediction)),
+        summary=_replace(
+            summary, theory_max_log10_error=_theory_error(raw, prediction), lsuv=lsuv
+        ),
     )
+
+
+def with_blocks(net: Network, block, norm, branch_scale, batch: int | None) -> Network:
+    """``net`` with its blocks checked (:func:`varprop.blocks.check`) and set."""
+    from varprop.blocks import check
+
+    block, norm, alpha = check(block, norm, branch_scale, net.widths, batch)
+    return _replace(net, block=block, norm=norm, branch_scale=alpha)
+
+
+def predict_any(net: Network, second_moment: float, *, input_batch_var=1.0, sigma_w2=None):
+    """Mean-field prediction of any stack: plain ones by meanfield.predict, the rest by
+    the block theory (which also takes LSUV's measured per-layer sigma_w^2)."""
+    if net.plain and sigma_w2 is None:
+        return predict(net, second_moment)
+    from varprop.blocktheory import predict_blocks
+
+    return predict_blocks(
+        net, second_moment, input_batch_var=input_batch_var, sigma_w2=sigma_w2
+    )
+
+
+def lsuv_record(raw: RawStats, net: Network) -> dict | None:
+    """``summary.lsuv``: each layer's LSUV scale, sigma_w^2, iterations and final Var(h)."""
+    if raw.lsuv is None:
+        return None
+    from varprop.blocks import LSUV_MAX_ITERATIONS, LSUV_TOLERANCE
+
+    layers = []
+    for l, fit in enumerate(raw.lsuv, start=1):
+        n_in, n_out = net.widths[l - 1], net.widths[l]
+        # Orthogonal entries have mean square 1 / max(n_in, n_out); times scale^2 fan_in.
+        try:
+            scale = math.ldexp(fit.factor, fit.shift)
+            sw2 = scale * scale * n_in / max(n_in, n_out)
+        except OverflowError:
+            scale = sw2 = math.inf
+        layers.append(
+            {
+                "layer": l,
+                "scale": finite_or_none(scale),
+                "sigma_w2": finite_or_none(sw2),
+                "iterations": fit.iterations,
+                "var": finite_or_none(fit.var),
+            }
+        )
+    return {
+        "tolerance": LSUV_TOLERANCE,
+        "max_iterations": LSUV_MAX_ITERATIONS,
+        "converged": all(abs((x["var"] or 0.0) - 1) < LSUV_TOLERANCE for x in layers),
+        "layers": layers,
+    }
+
+
+def _batch_variance(x0: np.ndarray) -> float:
+    """Mean over columns of each column's variance over the batch (BatchNorm's scale)."""
+    x = np.asarray(x0, dtype=np.float64)
+    top = float(np.max(np.abs(x)))
+    if top == 0:
+        return 0.0
+    return top * top * float(np.mean(np.var(x / top, axis=0)))
 
 
 def _check_counts(depth, width, batch, seed) -> None:

@@ -157,6 +157,14 @@ BASES: dict[str, Initializer] = {
             reference="Saxe et al. 2013",
         ),
         Initializer(
+            name="lsuv",
+            summary="orthogonal, then each layer rescaled on the batch to Var(h) = 1 "
+            "(Mishkin & Matas 2015)",
+            rule=_scaled(1.0),
+            distribution="orthogonal",
+            reference="Mishkin & Matas 2015",
+        ),
+        Initializer(
             name="torch-default",
             summary="PyTorch nn.Linear: weights and biases U(+-1/sqrt(fan_in))",
             rule=_torch_weight,

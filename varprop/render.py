@@ -282,6 +282,7 @@ def _sigma_text(init) -> str:
         "he": "2",
         "normal": "fan_in",
         "orthogonal": "gain^2 (square)",
+        "lsuv": "1/E[phi^2] per layer, measured (Var(h) = 1)",
         "torch-default": "1/3, bias var 1/(3 fan_in)",
         "keras-default": "2 fan_in/(fan_in+fan_out)",
         "flax-default": "1",

@@ -136,6 +136,9 @@ class Config(Stack):
     input_second_moment: float = 1.0
     fan_mode: str = "fan_in"
     gain: float = 1.0
+    block: str = "plain"  # plain | residual
+    norm: str = "none"  # none | layer | rms | batch
+    branch_scale: float = 1.0  # alpha of a residual branch (1 for plain blocks)
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,9 @@ class Summary(Verdicts):
 
     fix: str | None = None  # one-line advice when the pair is unstable
     theory_max_log10_error: float | None = None  # max |log10(measured / theory)|
+    # --init lsuv: {"tolerance", "max_iterations", "converged", "layers": [{"layer",
+    # "scale", "sigma_w2", "iterations", "var"}, ...]}; None for every other init.
+    lsuv: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,9 @@ class TheoryConfig(Stack):
     bias_std: float
     widths: tuple[int, ...] = ()
     input_second_moment: float = 1.0
+    block: str = "plain"
+    norm: str = "none"
+    branch_scale: float = 1.0
 
 
 @dataclass(frozen=True)
