@@ -316,7 +316,7 @@ def _chart(
     """One block of sparklines sharing a scale; ``origin`` is where colour drift counts from."""
     glyphs = DIGITS if plain else BLOCKS
     depth = max(len(r) for r in rows)
-    label_w = min(max(len(s) for s in labels), 18)
+    label_w = min(max(len(s) for s in labels), 26)
     tail_w = 8  # " 1.2e-15"
     cols = max(width - label_w - 1 - tail_w, 10)
     picks = _columns(depth, cols)

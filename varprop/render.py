@@ -221,7 +221,7 @@ def runs_json(results: Sequence[SimulationResult]) -> str:
     return to_json({"varprop_version": __version__, "runs": [r.to_dict() for r in results]})
 
 
-CSV_KEYS = ("init", "act", "seed")
+CSV_KEYS = ("init", "act", "seed", "block", "norm", "branch_scale")
 
 
 def layers_csv(results: Iterable[SimulationResult]) -> str:
@@ -230,7 +230,7 @@ def layers_csv(results: Iterable[SimulationResult]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([*CSV_KEYS, *LAYER_FIELDS])
     for r in results:
-        key = [getattr(r.config, k) for k in CSV_KEYS]
+        key = [_csv_value(getattr(r.config, k)) for k in CSV_KEYS]
         for layer in r.layers:
             writer.writerow([*key, *(_csv_value(getattr(layer, f)) for f in LAYER_FIELDS)])
     return buf.getvalue()
