@@ -389,8 +389,28 @@ def summarize(layers: Sequence[LayerStats], raw: RawStats, net: Network) -> Summ
         overflow_kind=raw.overflow_kind,
     )
     if summary.forward != "stable" or summary.backward != "stable":
-        summary = _replace(summary, fix=fix_for(net))
+        summary = _replace(summary, fix=block_fix(net, summary) or fix_for(net))
     return summary
+
+
+def block_fix(net: Network, summary: Summary) -> str | None:
+    """Advice for an unstable block stack, where an init alone is not the cure."""
+    exploding = "exploding" in (summary.forward, summary.backward)
+    if net.block == "residual" and exploding:
+        if net.norm == "none":
+            return (
+                "each residual block adds its branch's variance, and without a norm the "
+                "branch grows with the stream: try --branch-scale auto (alpha = "
+                "1/sqrt(depth)) or a pre-norm, --norm layer"
+            )
+        return "the stream grows by alpha^2 per block: try --branch-scale auto"
+    if net.norm == "batch" and summary.backward == "exploding":
+        return (
+            "BatchNorm divides by a unit's variance over the batch, Var[phi], while the "
+            "gradient carries E[phi'^2]: E[phi'^2] / Var[phi] per layer, pi/(pi-1) for relu "
+            "(Yang et al. 2019): try --norm layer, or --block residual"
+        )
+    return None
 
 
 def fix_for(net: Network) -> str | None:

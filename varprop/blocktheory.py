@@ -393,7 +393,7 @@ def _summary(layers, net: Network) -> TheorySummary:
         q_star=q_star,
         chi_1=chi,
         phase=phase(chi),
-        xi_q=None,
+        xi_q=None if residual else 0.0,  # a norm sets q in one layer
         xi_c=_depth_scale(chi),
         fixed_point=kind,
         fixed_point_stable=True if not residual else None,

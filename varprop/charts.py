@@ -210,7 +210,7 @@ def _compare_summary(aggs, labels, firsts, plain: bool, wide: bool) -> Table:
     for agg, label, run in zip(aggs, labels, firsts, strict=True):
         mark = _glyph(STABLE_MARK, plain) + " " if agg.stable else "  "
         cells: list = [
-            Text.assemble((mark, "bold green"), label),
+            Text.assemble((mark, "bold green"), _pair_lines(label)),
             sci(log10_of(run.config.weight_var), 3),
         ]
         for band, theory, factor in (
@@ -233,6 +233,22 @@ def _compare_summary(aggs, labels, firsts, plain: bool, wide: bool) -> Table:
         ]
         table.add_row(*cells)
     return table
+
+
+def _pair_lines(label: str, width: int = 12) -> str:
+    """A pair's own blocks under it, wrapped at commas: he:relu / @residual, / layer."""
+    head, at, suffix = label.partition("@")
+    if not at:
+        return label
+    lines, line = [], "@"
+    for item in suffix.split(","):
+        piece = item if line == "@" else "," + item
+        if len(line) + len(piece) > width and line != "@":
+            lines.append(line + ",")
+            line = item
+        else:
+            line += piece
+    return "\n".join([head, *lines, line])
 
 
 def compare_layers_table(
