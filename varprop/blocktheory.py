@@ -105,6 +105,11 @@ def _ln(x: float) -> float:
     return math.log(x) if x > 0 else -math.inf
 
 
+def _exp(x: float) -> float:
+    """e^x, inf beyond float64 (stated as None later)."""
+    return math.exp(x) if x < 709 else math.inf
+
+
 def _add(a: float, b: float) -> float:
     """ln(e^a + e^b), -inf safe."""
     return float(np.logaddexp(a, b))
@@ -138,7 +143,7 @@ class Moments:
         if self.act.homogeneous:  # phi(c x) = c phi(x): everything scales with v
             m2, m1, var, d2 = self._direct(1.0)
             half = 0.5 * t
-            return t + _ln(m2), m1 * math.exp(half) if m1 else 0.0, t + _ln(var), _ln(d2)
+            return t + _ln(m2), m1 * _exp(half) if m1 else 0.0, t + _ln(var), _ln(d2)
         if LN_LOW <= t <= LN_HIGH:
             m2, m1, var, d2 = self._direct(math.exp(t))
             return _ln(m2), m1, _ln(var), _ln(d2)
@@ -146,7 +151,7 @@ class Moments:
         m2, m1, var, d2 = self._direct(edge)
         if t > LN_HIGH:  # linear in sqrt(v): moments grow like v
             scale = t - LN_HIGH
-            return _ln(m2) + scale, m1 * math.exp(0.5 * scale), _ln(var) + scale, _ln(d2)
+            return _ln(m2) + scale, m1 * _exp(0.5 * scale), _ln(var) + scale, _ln(d2)
         m2_0, m1_0, var_0, _ = self._direct(0.0)
         lin = (t - LN_LOW) + _ln(max(m2 - m2_0, 0.0))
         lin_var = (t - LN_LOW) + _ln(max(var - var_0, 0.0))
