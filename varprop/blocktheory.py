@@ -397,7 +397,7 @@ def _summary(layers, net: Network) -> TheorySummary:
         **ratios,
         q_star=q_star,
         chi_1=chi,
-        phase=phase(chi),
+        phase=None if residual else phase(chi),  # order/chaos is a plain-stack notion
         xi_q=None if residual else 0.0,  # a norm sets q in one layer
         xi_c=_depth_scale(chi),
         fixed_point=kind,
