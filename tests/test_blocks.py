@@ -18,6 +18,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import varprop
 from varprop import norms
@@ -337,3 +339,34 @@ def test_lsuv_works_with_blocks(block, norm):
 def test_theory_lsuv_without_data_has_unit_variance():
     r = theory(act="tanh", init="lsuv", depth=10)
     assert all(s.preact_var == pytest.approx(1.0, rel=1e-9) for s in r.layers)
+
+
+# ---------------------------------------------------------------- properties
+
+
+@given(scale=st.floats(min_value=1e-3, max_value=1e3), seed=st.integers(0, 50))
+def test_residual_relu_input_scale_scales_every_variance(scale, seed):
+    # Without a norm or bias a residual relu stack is positively homogeneous: scaling the
+    # input by c scales every x_l by c and every variance by c^2; dl/dx_l does not move.
+    x = np.random.default_rng(seed).standard_normal((8, 16))
+    kw = {"init": "he", "act": "relu", "depth": 4, "width": 16, "seed": seed,
+          "block": "residual", "branch_scale": 0.7}  # fmt: skip
+    a = varprop.simulate(inputs=x, **kw)
+    b = varprop.simulate(inputs=scale * x, **kw)
+    for s, t in zip(a.layers, b.layers, strict=True):
+        assert t.preact_var == pytest.approx(scale**2 * s.preact_var, rel=1e-4)
+        assert t.grad_rms == pytest.approx(s.grad_rms, rel=1e-4)
+
+
+@given(seed=st.integers(0, 1000), norm=st.sampled_from(["layer", "rms", "batch"]),
+       block=st.sampled_from(["plain", "residual"]))  # fmt: skip
+def test_same_seed_same_numbers_and_compare_equals_simulate(seed, norm, block):
+    from varprop.sweep import parse_pair, run_pairs
+
+    kw = {"depth": 3, "width": 8, "batch": 6}
+    alone = varprop.simulate(init="he", act="tanh", seed=seed, block=block, norm=norm, **kw)
+    again = varprop.simulate(init="he", act="tanh", seed=seed, block=block, norm=norm, **kw)
+    assert alone.to_dict() == again.to_dict()
+    shared = run_pairs([parse_pair("he:relu"), parse_pair(f"he:tanh@{block},{norm}")],
+                       seed=seed, **kw)  # fmt: skip
+    assert shared[1][0].to_dict() == alone.to_dict()

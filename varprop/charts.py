@@ -113,10 +113,15 @@ def _verdict_cell(verdict: str, votes: dict[str, int]) -> Text:
     return Text(text, style=VERDICT_STYLE.get(verdict, ""))
 
 
-def _setup(result: SimulationResult, seeds: Sequence[int]) -> str:
-    """The settings every run of a comparison shares, for a title."""
+def _setup(result: SimulationResult, seeds: Sequence[int], *, blocks: bool = False) -> str:
+    """The settings every run of a comparison shares, for a title (``blocks``: the
+    block options too, when every run shares them, as in a grid)."""
+    from varprop.render import block_text
+
     c = result.config
     parts = [f"depth {c.depth}", f"width {c.width}", f"batch {c.batch}"]
+    if blocks and block_text(c):
+        parts.append(block_text(c))
     if c.bias_std and c.bias_std > 0:
         parts.append(f"bias std {c.bias_std:g}")
     if c.input != "normal":
@@ -196,7 +201,8 @@ def compare_table(
 
 def _compare_summary(aggs, labels, firsts, plain: bool, wide: bool) -> Table:
     many = len(aggs[0].seeds) > 1
-    table = _table(f"compare: {_setup(firsts[0], aggs[0].seeds)}")
+    shared = len({(r.config.block, r.config.norm, r.config.branch_scale) for r in firsts}) == 1
+    table = _table(f"compare: {_setup(firsts[0], aggs[0].seeds, blocks=shared)}")
     table.add_column("pair", overflow="fold")
     table.add_column("σ_w²", justify="right", no_wrap=True)
     for quantity in ("Var(h)\nL / 1", "grad\n1 / L"):
@@ -429,7 +435,7 @@ def grid_view(
 
     def build(plain: bool, width: int):
         cell_w = 11  # mark, label and a 6-wide number: 5 columns fit in 80
-        title = Text(f"grid: {_setup(first, seeds)}", style="italic")
+        title = Text(f"grid: {_setup(first, seeds, blocks=True)}", style="italic")
         table = Table(header_style="bold", box=box.SQUARE, show_lines=True, padding=0)
         table.add_column(" init", no_wrap=True)
         for act in acts:
