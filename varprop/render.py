@@ -398,7 +398,8 @@ def theory_table(result, *, every: int = 1) -> Group:
     if block_text(c):
         title += f"\n{block_text(c)}"
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("layer", "q = Var(h)", "Var(a)", "chi", "RMS(δ)", "δ_l / δ_L"):
+    q_name = "q = Var(x)" if getattr(c, "block", "plain") == "residual" else "q = Var(h)"
+    for name in ("layer", q_name, "Var(a)", "chi", "RMS(δ)", "δ_l / δ_L"):
         table.add_column(name, justify="right", no_wrap=True)
     layers = result.layers
     top = layers[-1].log10_grad_rms
