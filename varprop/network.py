@@ -150,9 +150,9 @@ def memory_estimate(
     if block == "residual":
         parts["work"] += 2 * batch * n_max * item  # the stream and the branch
     if norm != "none":
-        # varprop.norms works in float64: the input, the centred copy and the result
-        # (3 x 8 bytes per element of one layer), and keeps one scale vector per layer.
-        parts["norm"] = 24 * batch * n_max + 8 * max(batch, n_max) * (len(widths) - 1)
+        # varprop.norms: one layer-sized temporary in the backward pass, and one float64
+        # scale vector per layer (per sample, or per unit for batch norm).
+        parts["norm"] = item * batch * n_max + 8 * max(batch, n_max) * (len(widths) - 1)
     return parts
 
 
