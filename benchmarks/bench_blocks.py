@@ -10,7 +10,8 @@ drawn), for every block/norm combination (and LSUV on a plain stack), against
     passes.
 
 Runs are interleaved and each figure is the best of 5, so a slow spell of a shared
-machine hits every configuration alike.
+machine hits every configuration alike; the figures are CPU seconds of this process
+(all its threads), which other processes' load disturbs far less than wall time.
 """
 
 from __future__ import annotations
@@ -93,16 +94,16 @@ def main() -> None:
         best = dict.fromkeys([*fns, "mm", "mm-res"], math.inf)
         for _ in range(5):
             for key, fn in fns.items():
-                t = time.perf_counter()
+                t = time.process_time()
                 fn()
-                best[key] = min(best[key], time.perf_counter() - t)
+                best[key] = min(best[key], time.process_time() - t)
             for key, residual in (("mm", False), ("mm-res", True)):
-                t = time.perf_counter()
+                t = time.process_time()
                 mm[residual]()
-                best[key] = min(best[key], time.perf_counter() - t)
+                best[key] = min(best[key], time.process_time() - t)
         rows[act] = best
-    print(f"depth {DEPTH}, width {WIDTH}, batch {BATCH}, float32, best of 5 (seconds and ratios)")
-    print(f"{'act':5s} {'block':9s} {'norm':6s} {'lsuv':5s} {'time s':>7s} {'/ plain':>8s} "
+    print(f"depth {DEPTH}, width {WIDTH}, batch {BATCH}, float32, best of 5 (CPU seconds, ratios)")
+    print(f"{'act':5s} {'block':9s} {'norm':6s} {'lsuv':5s} {'cpu s':>7s} {'/ plain':>8s} "
           f"{'/ numpy matmuls':>16s}")  # fmt: skip
     for act, best in rows.items():
         plain = best[("plain", "none", False)]
