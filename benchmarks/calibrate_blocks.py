@@ -30,7 +30,7 @@ BLOCKS = {
     "batch-gelu": {"norm": "batch", "act": "gelu"},
     "residual-linear": {"block": "residual", "act": "linear", "init": 1.0, "branch_scale": 0.5},
     "lsuv-residual-layer-tanh": {"block": "residual", "norm": "layer", "act": "tanh",
-                                 "init": "lsuv", "width": 128},
+                                 "init": "lsuv", "width": 64},
 }  # fmt: skip
 
 

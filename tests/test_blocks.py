@@ -48,11 +48,12 @@ BANDS = {
         {"block": "residual", "act": "linear", "init": 1.0, "branch_scale": 0.5}, 0.019,
         0.0094, 0.0,
     ),
-    # Width 128 (orthogonal draws are slow at 256 on a loaded 2-core machine): the
-    # fluctuations scale as 1/sqrt(width), so the SDs measured at 256 times sqrt(2).
+    # Width 64: orthogonal draws from two threads at once are slow from width ~128 on a
+    # loaded machine (OpenBLAS threads contend).  Fluctuations scale as 1/sqrt(width),
+    # so the SDs measured at 256 times 2, and the norm's bias times 4.
     "lsuv-residual-layer-tanh": (
-        {"block": "residual", "norm": "layer", "act": "tanh", "init": "lsuv", "width": 128},
-        0.0062 * math.sqrt(2), 0.0062 * math.sqrt(2), 2 * NORM_BIAS,
+        {"block": "residual", "norm": "layer", "act": "tanh", "init": "lsuv", "width": 64},
+        0.0062 * 2, 0.0062 * 2, 4 * NORM_BIAS,
     ),
 }  # fmt: skip
 
@@ -296,7 +297,8 @@ def test_engine_gradients_against_finite_differences(block, kind, act):
 def test_lsuv_puts_every_layer_within_tolerance(act):
     # Mishkin & Matas 2015: after LSUV every layer's Var(h) on the batch is within 0.1
     # of 1.  The engine's own Var(h) column (measured on the same batch) must agree.
-    r = varprop.simulate(init="lsuv", act=act, depth=50, width=128, batch=128, seed=0)
+    # Width 64 keeps the orthogonal draws quick (see BANDS); the claim is width-free.
+    r = varprop.simulate(init="lsuv", act=act, depth=50, width=64, batch=128, seed=0)
     lsuv = r.summary.lsuv
     assert lsuv["converged"] and len(lsuv["layers"]) == 50
     for s, fit in zip(r.layers, lsuv["layers"], strict=True):
@@ -309,11 +311,11 @@ def test_lsuv_puts_every_layer_within_tolerance(act):
     # value, so the gap is a random walk of those per-layer fluctuations.  The largest
     # (relu, samples fully correlated deep in the stack) is the relative sd of a mean of
     # relu(z)^2 over n units, sqrt(Var[relu^2] / n) / E[relu^2] = 1.118 / sqrt(n) / 0.5
-    # = 0.2 at n = 128 (log10: 0.086 per layer).  The map q -> sigma_w^2 E[phi^2](q)
+    # = 0.28 at n = 64 (log10: 0.12 per layer).  The map q -> sigma_w^2 E[phi^2](q)
     # multiplies a relative error by k = d ln E[phi^2] / d ln q at q = 1 per layer (1 for
     # relu, < 1 for tanh; gelu's 1.14 makes q = 1 repel, so its theory drifts away
     # geometrically -- see `varprop recommend --act gelu`): the sd after l layers is
-    # 0.086 sqrt(sum_j k^(2j)).  We allow 5 of those.
+    # 0.12 sqrt(sum_j k^(2j)).  We allow 5 of those.
     q = 1.0
     k = (math.log(second_moment(act, q * 1.001)) - math.log(second_moment(act, q / 1.001))) / (
         2 * math.log(1.001)
@@ -321,9 +323,9 @@ def test_lsuv_puts_every_layer_within_tolerance(act):
     for s in r.layers:
         gap = abs(s.log10_preact_var - s.log10_theory_preact_var)
         spread = math.sqrt(sum(k ** (2 * j) for j in range(s.layer)))
-        assert gap < 5 * 0.2 / math.log(10) * spread
+        assert gap < 5 * 0.28 / math.log(10) * spread
     # The infinite-width LSUV (no data) predicts exactly what LSUV enforces: Var(h) = 1.
-    ideal = theory(act=act, init="lsuv", depth=50, width=128)
+    ideal = theory(act=act, init="lsuv", depth=50, width=64)
     assert all(t.preact_var == pytest.approx(1.0, rel=1e-9) for t in ideal.layers)
 
 
