@@ -13,17 +13,22 @@ Each side is timed ``--repeat`` times, alternating, and the best time is reporte
 through the real command (``cli grid``, table output rendered to a string) and so
 includes the aggregation and the heat map.  The load average and the process's CPU time
 are printed too: on a busy 2-core machine the wall times grow with the load.  The last
-line times the runs' matrix products alone (3 per layer, 25 x 3 x depth of them), the
-floor any engine built on numpy's matmul has at these sizes.
+line times the runs' matrix products alone (per layer: forward, backward and the
+weight-gradient norm in its cheaper form, with the engine's BLAS threads), the floor
+any engine built on numpy's matmul has at these sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 from click.testing import CliRunner
+
+# This checkout's varprop, not whichever one is installed.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import varprop
 from varprop.cli import cli
@@ -53,16 +58,30 @@ def time_separate(depth: int, width: int, batch: int) -> tuple[float, float]:
 
 
 def time_matmuls(depth: int, width: int, batch: int) -> tuple[float, float]:
-    """(wall, CPU) of the 25 runs' matrix products alone: 3 per layer, (B, n) @ (n, n)."""
+    """(wall, CPU) of the 25 runs' matrix products alone, with the engine's BLAS threads:
+    per layer (B, n) @ (n, n) forward and backward, and the weight-gradient norm in the
+    cheaper form, (n, B) @ (B, n) or two (B, n) @ (n, B) Gram products (see
+    network.use_gram)."""
     import numpy as np
+
+    from varprop.network import use_gram
+    from varprop.threads import engine_threads
 
     rng = np.random.default_rng(0)
     a = rng.standard_normal((batch, width), dtype=np.float32)
     w = rng.standard_normal((width, width), dtype=np.float32)
-    start, cpu = time.perf_counter(), time.process_time()
-    for _ in range(3 * depth):
-        a @ w
-    return 25 * (time.perf_counter() - start), 25 * (time.process_time() - cpu)
+    gram = use_gram(batch, width, width)
+    with engine_threads():
+        start, cpu = time.perf_counter(), time.process_time()
+        for _ in range(depth):
+            a @ w
+            a @ w
+            if gram:
+                a @ a.T
+                a @ a.T
+            else:
+                a.T @ a
+        return 25 * (time.perf_counter() - start), 25 * (time.process_time() - cpu)
 
 
 def main() -> None:

@@ -108,3 +108,41 @@ def test_leaky_slope_changes_the_function():
     assert act.fn(np.array([-1.0]))[0] == pytest.approx(-0.2)
     assert act.label == "leaky-relu:0.2"
     assert act.torch_gain == pytest.approx(math.sqrt(2 / 1.04))
+
+
+@pytest.mark.parametrize("act", ALL, ids=IDS)
+def test_asymptotes_are_phis_straight_lines(act):
+    # Activation.asymptotes serves the engine (beyond float64) and the theory (q -> 0 and
+    # q -> inf): far out phi is slope * h + offset, near 0 phi(0) + phi'(0+-) h.
+    from varprop.activations import LINEAR_BELOW, LINEAR_BEYOND
+
+    a = act.asymptotes
+    far = LINEAR_BEYOND * np.array([1.0, 2.0, 8.0])
+    with np.errstate(all="ignore"):
+        np.testing.assert_allclose(act.fn(far), a.slope_pos * far + a.offset_pos, rtol=1e-15)
+        np.testing.assert_allclose(act.fn(-far), -a.slope_neg * far + a.offset_neg, rtol=1e-15)
+        np.testing.assert_array_equal(
+            act.derivative(np.concatenate([-far, far])), [a.slope_neg] * 3 + [a.slope_pos] * 3
+        )
+    near = LINEAR_BELOW * np.array([0.5, 1.0])
+    np.testing.assert_allclose(act.fn(near), a.phi0 + a.slope0_pos * near, rtol=1e-15, atol=1e-300)
+    np.testing.assert_allclose(act.fn(-near), a.phi0 - a.slope0_neg * near, rtol=1e-15, atol=1e-300)
+    assert a.phi0 == act.fn(np.zeros(1))[0]
+
+
+@pytest.mark.parametrize("act", ALL, ids=IDS)
+def test_recommend_facts(act):
+    # Kumar (2017): 1/phi'(0)^2 needs phi'(0), unless a separate result of his applies.
+    assert act.kumar_rule in ("derivative", "relu", "sigmoid")
+    if act.derivative_at_zero is not None:
+        d = (act.fn(np.array([1e-6])) - act.fn(np.array([-1e-6])))[0] / 2e-6
+        assert act.derivative_at_zero == pytest.approx(d, rel=1e-6)
+    if act.torch_gain is not None:
+        assert act.torch_gain > 0
+    else:
+        assert not act.gain_empirical
+    if act.literature_init is not None:
+        from varprop.initializers import BASES
+
+        base, reference = act.literature_init
+        assert base in BASES and reference

@@ -26,9 +26,11 @@ from support import strict_json
 
 import varprop
 from varprop.activations import ACTIVATIONS, get_activation
+from varprop.activations import LINEAR_BELOW as NEAR
+from varprop.activations import LINEAR_BEYOND as FAR
 from varprop.api import build
 from varprop.cli import cli
-from varprop.network import DTYPES, FAR, NEAR, run, seeds_for
+from varprop.network import DTYPES, run, seeds_for
 from varprop.render import layers_csv, num, sci, simulate_json, simulate_table
 from varprop.results import LAYER_FIELDS
 

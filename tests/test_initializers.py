@@ -18,6 +18,9 @@ PROMISES = {
     "he": 2 / FAN_IN,  # He et al. 2015, eq. 10
     "normal": 1.0,
     "orthogonal": 1 / FAN_IN,  # orthonormal columns of length FAN_IN
+    # LSUV starts from the orthogonal draw; its per-layer rescaling happens on the batch
+    # (varprop.blocks.lsuv_fit, tests/test_blocks.py).
+    "lsuv": 1 / FAN_IN,
     "torch-default": 1 / (3 * FAN_IN),  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     "keras-default": 2 / (FAN_IN + FAN_OUT),
     "flax-default": 1 / FAN_IN,
@@ -109,3 +112,29 @@ def test_bad_gain_and_mode():
         get_initializer("he", fan_mode="fan_avg")
     with pytest.raises(VarpropError):
         get_initializer("orthogonal", gain=0.0)
+
+
+def test_every_registered_initializer_has_a_promise():
+    # A new initializer in the registry needs its variance from its source above.
+    assert set(PROMISES) == set(BASES)
+
+
+@pytest.mark.parametrize("init", BASES.values(), ids=lambda i: i.name)
+def test_registry_facts(init):
+    assert init.formula  # what `varprop list` shows as sigma_w^2
+    # What recommend and the fix line read off each record: a name for a sentence when
+    # recommend judges the init, and a rank that breaks its ties.
+    if init.recommend_rank is not None:
+        assert init.display
+        assert isinstance(init.recommend_rank, int)
+    ranks = [i.recommend_rank for i in BASES.values() if i.recommend_rank is not None]
+    assert len(ranks) == len(set(ranks))
+
+
+def test_recommend_judges_the_registry_in_rank_order():
+    import varprop
+    from varprop.initializers import judged_by_recommend
+
+    judged = [i.name for i in judged_by_recommend()]
+    assert judged == sorted(judged, key=lambda n: BASES[n].recommend_rank)
+    assert [v.init for v in varprop.recommend("relu", depth=5).inits] == judged

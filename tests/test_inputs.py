@@ -198,7 +198,7 @@ BAD_FILES = [
     ("binary.csv", b"\xff\xfe\x00\x81garbage", "not a text file"),
     ("notes.txt", "1,2\n", "unsupported file type '.txt'"),
     ("fake.npy", b"not a numpy file at all", "not a valid .npy file"),
-    ("truncated.npy", "truncated", "cannot read the array"),
+    ("truncated.npy", "truncated", "the file is truncated"),
     ("nan.npy", np.array([[1.0, np.nan], [2.0, 3.0]]), "NaN at row 0, column 1"),
     ("inf.npy", np.array([[1.0, 2.0], [np.inf, 3.0]]), "inf at row 1, column 0"),
     ("flat.npy", np.arange(5.0), "1-D array of shape (5,)"),

@@ -85,10 +85,10 @@ def test_relu_closed_forms_and_the_kink():
     assert T.derivative_second_moment(relu, 1.0) == pytest.approx(0.5, abs=1e-15)
     assert T.second_moment(relu, 7.0) == pytest.approx(3.5, rel=1e-15)
     assert T.mean(relu, 4.0) == pytest.approx(2 / math.sqrt(2 * math.pi), rel=1e-13)
-    kern = T._kernel(relu)
-    x, w = T._nodes(np.array([1.0]), relu.kinks)
+    kern = T.kernel(relu)
+    x, w = T.gaussian._nodes(np.array([1.0]), relu.kinks)
     assert not np.any((x == 0.0) & (w != 0.0))  # no weighted node on the kink
-    assert kern._quadrature(np.array([1.0]))["d2"][0] == pytest.approx(0.5, abs=1e-14)
+    assert kern._quadrature(np.array([1.0])).d2[0] == pytest.approx(0.5, abs=1e-14)
 
 
 @pytest.mark.parametrize(
@@ -100,11 +100,11 @@ def test_closed_forms_agree_with_the_split_quadrature(act):
     # tested range: the closed forms must not cancel away their digits (erfcx for ELU's
     # large q, series for ELU's small q and hardtanh's large q).
     q = np.logspace(-30, 30, 121)
-    quad = T._kernel(act)._quadrature(q)
+    quad = T.kernel(act)._quadrature(q)
     closed_m2 = np.array([act.second_moment(v) for v in q])
     closed_d2 = np.array([act.derivative_second_moment(v) for v in q])
-    np.testing.assert_allclose(closed_m2, quad["m2"], rtol=1e-11)
-    np.testing.assert_allclose(closed_d2, quad["d2"], rtol=1e-11)
+    np.testing.assert_allclose(closed_m2, quad.m2, rtol=1e-11)
+    np.testing.assert_allclose(closed_d2, quad.d2, rtol=1e-11)
 
 
 def test_moment_edges():
@@ -124,16 +124,18 @@ def test_moment_edges():
 def test_interpolation_tables_match_direct_quadrature(act):
     # The deep recursion reads ln E[phi^2], ln E[phi'^2], ln Var and the mean from
     # Chebyshev panels; they must agree with the direct rule to ~1e-9 relative.
-    kern = T._kernel(act)
+    kern = T.kernel(act)
     t = np.random.default_rng(0).uniform(-69.9, 69.9, 200)
     ev = kern.evaluate(t)
     direct = kern.direct(np.exp(t))
     for key in ("m2", "d2", "var"):
-        np.testing.assert_allclose(ev["ln_" + key], np.log(direct[key]), rtol=0, atol=1e-9)
-    scale = np.sqrt(direct["m2"])
-    assert np.all(np.abs(ev["m1"] - direct["m1"]) <= 1e-9 * scale)
+        np.testing.assert_allclose(
+            getattr(ev, "ln_" + key), np.log(getattr(direct, key)), rtol=0, atol=1e-9
+        )
+    scale = np.sqrt(direct.m2)
+    assert np.all(np.abs(ev.m1 - direct.m1) <= 1e-9 * scale)
     scalar = np.array([kern.ln_m2(float(v)) for v in t])
-    np.testing.assert_allclose(scalar, ev["ln_m2"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scalar, ev.ln_m2, rtol=0, atol=1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -474,9 +476,20 @@ def test_theory_rejects_bad_input(kwargs, param):
 
 
 def test_varprop_theory_stays_callable():
-    # The module is varprop.meanfield, so importing it never shadows the function.
+    # The module is varprop.meanfield, so importing it never shadows the function; and no
+    # submodule of it is named like a function it exports (import a.b as m would give the
+    # function).
+    import importlib
+    import pkgutil
+    import types
+
     import varprop.meanfield
 
+    for info in pkgutil.iter_modules(varprop.meanfield.__path__):
+        module = importlib.import_module(f"varprop.meanfield.{info.name}")
+        assert getattr(varprop.meanfield, info.name) is module
+        assert isinstance(module, types.ModuleType)
+    assert callable(varprop.theory) and callable(varprop.recommend)
     assert varprop.theory(act="linear", init="lecun", depth=2).summary.phase == "critical"
     assert varprop.theory(act="linear", init="lecun", depth=2).summary.phase == "critical"
 

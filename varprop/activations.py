@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -30,6 +32,13 @@ SELU_SCALE = 1.0507009873554804934193349852946
 # phi' has fallen to about 6% of its peak for tanh and 12% for sigmoid.
 TANH_FLAT = 0.97
 SIGMOID_FLAT = 0.03
+
+# |h| beyond LINEAR_BEYOND (or below LINEAR_BELOW) every registered phi is a straight line
+# to float64 precision: past 2**10 the exponentials in sigmoid, softplus, elu, gelu, silu,
+# mish are below 1e-300 of the line; below 2**-60 phi's curvature is below 1e-18 of
+# phi'(0) h (tests/test_extremes.py checks both for every activation).
+LINEAR_BEYOND = 2.0**10
+LINEAR_BELOW = 2.0**-60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +69,11 @@ class Activation:
     # ``gain_empirical`` marks the values PyTorch's docs call empirical (tanh, selu).
     torch_gain: float | None = None
     gain_empirical: bool = False
+    # Which of Kumar (2017)'s results applies: "derivative" (1 / phi'(0)^2, for phi
+    # differentiable at 0), "relu" (his separate 2/N) or "sigmoid" (his separate result).
+    kumar_rule: str = "derivative"
+    # (base initializer, reference) when the literature prescribes an init for phi.
+    literature_init: tuple[str, str] | None = None
     # E[phi(z)^2] and E[phi'(z)^2] for z ~ N(0, q) in closed form; None -> quadrature.
     second_moment: Callable[[float], float] | None = None
     derivative_second_moment: Callable[[float], float] | None = None
@@ -75,6 +89,48 @@ class Activation:
         if self.param is not None and default is not None and default.param != self.param:
             return f"{self.name}:{self.param:g}"
         return self.name
+
+    @property
+    def asymptotes(self) -> Asymptotes:
+        """phi's straight lines far out and near 0 (computed once per activation)."""
+        return _asymptotes(self)
+
+
+class Asymptotes(NamedTuple):
+    """phi's straight lines, read off the registry's own phi and phi'.
+
+    For ``|h| > LINEAR_BEYOND`` phi is ``slope h + offset`` on each side (``phi' =
+    slope``; slope 0 for bounded phi), and for ``0 < |h| < LINEAR_BELOW`` it is ``phi0 +
+    phi'(0+-) h``.  The engine uses them beyond float64 and the theory for its q -> 0 and
+    q -> inf limits.
+    """
+
+    slope_neg: float
+    offset_neg: float
+    slope_pos: float
+    offset_pos: float
+    phi0: float
+    slope0_neg: float  # phi'(0-)
+    slope0_pos: float  # phi'(0+)
+
+
+@lru_cache(maxsize=64)
+def _asymptotes(act: Activation) -> Asymptotes:
+    far, near = LINEAR_BEYOND, LINEAR_BELOW
+    x = np.array([-far, far, -near, near])
+    with np.errstate(all="ignore"):
+        f, d = act.fn(x), act.derivative(x)
+        f0 = float(act.fn(np.zeros(1))[0])
+    a_neg, a_pos = float(d[0]), float(d[1])
+    return Asymptotes(
+        slope_neg=a_neg,
+        offset_neg=float(f[0]) + a_neg * far,
+        slope_pos=a_pos,
+        offset_pos=float(f[1]) - a_pos * far,
+        phi0=f0,
+        slope0_neg=float(d[2]),
+        slope0_pos=float(d[3]),
+    )
 
 
 def _into(value: Array, like: Array, out: Array | None) -> Array:
@@ -301,7 +357,7 @@ def _hardtanh_derivative_square(q: float) -> float:
     return 1.0 if q <= 0 else math.erf(1 / math.sqrt(2 * q))
 
 
-def _elu_family(name, alpha, scale, summary, make) -> Activation:
+def _elu_family(name, alpha, scale, summary, make, **facts) -> Activation:
     def fn(x, out=None):
         neg = scale * alpha * np.expm1(np.minimum(x, 0))
         return _into(np.where(x > 0, scale * x, neg), x, out)
@@ -325,10 +381,9 @@ def _elu_family(name, alpha, scale, summary, make) -> Activation:
         param=alpha if make is not None else None,
         param_name="alpha" if make is not None else None,
         make=make,
-        torch_gain=0.75 if name == "selu" else None,
-        gain_empirical=name == "selu",
         second_moment=lambda q: scale * scale * (q / 2 + alpha * alpha * _elu_negative_square(q)),
         derivative_second_moment=lambda q: scale * scale * _elu_derivative_square(q, alpha),
+        **facts,
     )
 
 
@@ -342,6 +397,8 @@ RELU = Activation(
     kinks=(0.0,),
     saturation="dead",
     torch_gain=math.sqrt(2),
+    kumar_rule="relu",
+    literature_init=("he", "He et al. 2015"),
     # Half of a symmetric Gaussian's mass: E[relu(z)^2] = q/2, E[relu'(z)^2] = 1/2.
     second_moment=lambda q: q / 2,
     derivative_second_moment=lambda q: 0.5,
@@ -371,6 +428,7 @@ TANH = Activation(
     derivative_at_zero=1.0,
     torch_gain=5 / 3,
     gain_empirical=True,
+    literature_init=("xavier", "Glorot & Bengio 2010"),
 )
 
 SIGMOID = Activation(
@@ -383,6 +441,7 @@ SIGMOID = Activation(
     flat=lambda a: (a < SIGMOID_FLAT) | (a > 1 - SIGMOID_FLAT),
     derivative_at_zero=0.25,
     torch_gain=1.0,
+    kumar_rule="sigmoid",
 )
 
 HARDTANH = Activation(
@@ -415,6 +474,9 @@ SELU = _elu_family(
     SELU_SCALE,
     "scaled ELU of Klambauer et al. 2017; self-normalizing under LeCun init",
     None,
+    torch_gain=0.75,
+    gain_empirical=True,
+    literature_init=("lecun", "Klambauer et al. 2017"),
 )
 
 GELU = Activation(
@@ -497,9 +559,14 @@ def get_activation(spec: str | Activation) -> Activation:
         value = float(arg)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < 0:
+    if not (math.isfinite(value) and 0 <= value <= MAX_PARAM):
         raise VarpropError(
-            f"{act.param_name} of {name} must be a finite number >= 0, got {arg!r}",
+            f"{act.param_name} of {name} must be a number from 0 to {MAX_PARAM:g}, got {arg!r}",
             param="--act",
         )
     return act.make(value)
+
+
+# The theory squares an activation's slopes and asymptotes (and multiplies them by
+# sigma_w^2 <= 1e30): beyond this a parameter's square leaves float64.
+MAX_PARAM = 1e100

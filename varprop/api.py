@@ -9,7 +9,7 @@ from itertools import pairwise
 
 import numpy as np
 
-from varprop import __version__
+from varprop import __version__, budget
 from varprop.activations import Activation, get_activation
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer, get_initializer
@@ -19,7 +19,6 @@ from varprop.network import (
     Network,
     RawStats,
     WeightCache,
-    check_memory,
     hidden_widths,
     run,
 )
@@ -42,7 +41,7 @@ MIN_WEIGHT_VAR = 1e-30
 MAX_BIAS_STD = 1e30
 # Python keeps a few KiB per layer; beyond this depth even building the layer list fails
 # (the memory check, which counts them, refuses most runs long before).
-MAX_DEPTH = 10**7
+MAX_SAMPLED_DEPTH = 10**7
 # Raw data (or ``inputs``) must have a mean square that float64 can state: E[a_0^2].
 MAX_INPUT = 1e150
 DEFAULT_BATCH = 256
@@ -102,6 +101,7 @@ def simulate(
     # DESIGN: theory takes E[a_0^2] from the distribution (1 for normal and uniform), from
     # the data only when the user gives data.
     named = inputs is None and is_distribution("normal" if input is None else str(input))
+    _check_sizes(width, widths, depth, batch, dtype, max_memory, named)
     inputs, input_name = _resolve_input(
         input, standardize, inputs, input_name, batch, width, seed, dtype, max_memory
     )
@@ -111,13 +111,15 @@ def simulate(
     )
     rows = x0.shape[0] if x0 is not None else batch
     net = with_blocks(net, block, norm, branch_scale, rows)
-    check_memory(
+    budget.check_simulate(
         net.widths,
         rows,
         dtype,
         max_memory,
         distribution=net.init.distribution,
         homogeneous=net.act.homogeneous,
+        input_bytes=0 if x0 is None or named else x0.nbytes,  # a file's data stays held
+        widths_given=widths is not None,
         block=net.block,
         norm=net.norm,
     )
@@ -228,12 +230,30 @@ def _check_counts(depth, width, batch, seed) -> None:
             continue
         if not is_count(value):
             raise VarpropError(f"{name} must be an integer >= 1, got {value!r}", param=f"--{name}")
-    if depth > MAX_DEPTH:
+    if depth > MAX_SAMPLED_DEPTH:
         raise VarpropError(
-            f"depth {depth} is above {MAX_DEPTH}, the most varprop simulates", param="--depth"
+            f"depth {depth} is above {MAX_SAMPLED_DEPTH}, the most varprop simulates",
+            param="--depth",
         )
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise VarpropError(f"seed must be an integer >= 0, got {seed!r}", param="--seed")
+
+
+def _check_sizes(width, widths, depth, batch, dtype, max_memory, named) -> None:
+    """Refuse sizes that cannot fit before anything is drawn or read (any integer size).
+
+    The least any such run needs: a file's own columns are not known yet (the full
+    estimate follows once they are), so its first layer counts as one column wide.
+    """
+    n0 = width if named else 1
+    rows = (DEFAULT_BATCH if named else 1) if batch is None else batch
+    budget.check_simulate(
+        (n0, *hidden_widths(widths, width, depth)),
+        rows,
+        dtype if dtype in DTYPES else "float32",
+        max_memory,
+        widths_given=widths is not None,
+    )
 
 
 def _resolve_input(spec, standardize, inputs, input_name, batch, width, seed, dtype, max_memory):

@@ -43,15 +43,16 @@ from varprop.network import (
     RawStats,
     _dphi_scaled,
     _draw_bias,
-    _drift,
-    _log10,
     _mean_and_square,
     _mean_square,
     _phi_scaled,
-    _plain,
     _record,
     _scale,
+    _weight_grad_norm,
 )
+from varprop.network import _ldexp_or_nan as _plain
+from varprop.network import _log10_scaled as _log10
+from varprop.network import _rescale_exponent as _drift
 
 BLOCKS = ("plain", "residual")
 # alpha multiplies float32 arrays: keep it (and 1/alpha) far inside float32's range.
@@ -354,9 +355,7 @@ def backward(net, x0, weights, kept, st: RawStats, probe_seed, B, progress=None,
         else:
             layer = kept[l - 2]
             prev, ep = _phi_again(act, layer, buf[: layer.u.size].reshape(layer.u.shape))
-        g = wgrad[: prev.shape[1] * d.shape[1]].reshape(prev.shape[1], d.shape[1])
-        np.matmul(prev.T, d, out=g)
-        norm = math.sqrt(_mean_square(g, g) * g.size) * alpha / B
+        norm = _weight_grad_norm(prev, d, wgrad) * alpha / B
         st.weight_grad_norm[l - 1] = _plain(norm, ep + eg)
         st.log10_weight_grad_norm[l - 1] = _log10(norm, ep + eg)
         if progress is not None:

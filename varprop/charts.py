@@ -25,7 +25,7 @@ from rich.text import Text
 
 from varprop.render import VERDICT_STYLE, log10_of, relative_style, sci, thin
 from varprop.results import STABLE_DECADES, SimulationResult
-from varprop.sweep import Aggregate, Band, aggregate, is_matched
+from varprop.sweep import Aggregate, Band, aggregate, is_matched, literature_pairs
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 DIGITS = "12345678"  # the same eight levels in ASCII
@@ -517,7 +517,7 @@ def _heat(log10: float | None, verdict: str) -> Style:
 
 
 def _grid_legend(plain: bool, n_seeds: int) -> Text:
-    refs = ", ".join(f"{i}:{a} ({ref})" for (i, a), ref in _matched_items())
+    refs = ", ".join(f"{i}:{a} ({ref})" for (i, a), ref in literature_pairs())
     text = Text(style="dim")
     if plain:
         text.append(
@@ -544,12 +544,6 @@ def _grid_legend(plain: bool, n_seeds: int) -> Text:
             "the third line is ± half their min–max band, in decades."
         )
     return text
-
-
-def _matched_items():
-    from varprop.sweep import MATCHED
-
-    return list(MATCHED.items())
 
 
 # ---------------------------------------------------------------- simulate --seeds

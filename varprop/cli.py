@@ -6,10 +6,11 @@ Heavy modules (numpy, rich, the registries) are imported inside commands, so tha
 
 from __future__ import annotations
 
+import errno
+import functools
+import io
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from typing import ClassVar
@@ -101,16 +102,27 @@ class IntList(click.ParamType):
 
     name = "N,N,..."
 
+    def __init__(self, maximum: int | None = None):
+        self.maximum = maximum
+
     def convert(self, value, param, ctx):
         if isinstance(value, tuple):
             return value
         try:
             items = tuple(int(v) for v in str(value).split(","))
         except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+            self.fail(f"{_short(value)!r} is not a comma-separated list of integers", param, ctx)
         if not items or min(items) < 1:
-            self.fail(f"{value!r}: every width must be >= 1", param, ctx)
+            self.fail(f"{_short(value)!r}: every width must be >= 1", param, ctx)
+        if self.maximum is not None and max(items) > self.maximum:
+            self.fail(f"every width must be at most {self.maximum:,}", param, ctx)
         return items
+
+
+def _short(value, limit: int = 60) -> str:
+    """A value as the user gave it, cut short for a one-line message."""
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class ByteSize(click.ParamType):
@@ -158,6 +170,8 @@ class BranchScale(click.ParamType):
 
 
 # ---------------------------------------------------------------- shared options
+
+MAX_MEMORY_HELP = "Memory limit for the run, e.g. 4GiB (default: 90% of available)."
 
 DEPTH = click.IntRange(min=1)
 # Theory needs no memory per unit, but 'normal' init has sigma_w^2 = width: keep it sane.
@@ -218,8 +232,7 @@ def common_run_options(f):
                      show_default=True, help="Arithmetic of the simulation."),
         GAIN_OPTION,
         FAN_MODE_OPTION,
-        click.option("--max-memory", type=ByteSize(), default=None,
-                     help="Memory limit for the run, e.g. 4GiB (default: 90% of available)."),
+        click.option("--max-memory", type=ByteSize(), default=None, help=MAX_MEMORY_HELP),
         click.option("--input", default="normal", show_default=True, metavar="normal|uniform|PATH",
                      help="Input batch: N(0,1), unit-variance uniform, or your data in a .npy "
                           "or .csv file (rows = samples, columns = features; a non-numeric "
@@ -248,13 +261,23 @@ def seeds_option(f):
 
 
 def output_options(f):
-    f = click.option(
+    """``--format`` and ``--output``; the target is checked before the command runs."""
+
+    @functools.wraps(f)
+    def checked(*args, **kwargs):
+        from varprop.output import check_target
+
+        kwargs["output"] = check_target(kwargs["output"], (kwargs.get("input"),))
+        return f(*args, **kwargs)
+
+    checked = click.option(
         "--output",
         "-o",
-        type=click.Path(dir_okay=False, writable=False),
+        type=str,
         default=None,
-        help="Write to this file (whole or not at all) instead of stdout.",
-    )(f)
+        metavar="PATH",
+        help="Write to this file (whole or not at all) instead of stdout (- is stdout).",
+    )(checked)
     return click.option(
         "--format",
         "fmt",
@@ -262,25 +285,34 @@ def output_options(f):
         default="table",
         show_default=True,
         help="table for people, json or csv for scripts.",
-    )(f)
+    )(checked)
 
 
 # ---------------------------------------------------------------- output
 
 
 def emit(renderable, output: str | None) -> None:
-    """Print to stdout, or write ``output`` atomically (temp file, then rename)."""
-    if not isinstance(renderable, str):
-        if output is None:
+    """Print to stdout, or write ``output`` atomically (temp file, then rename).
+
+    A stdout that cannot encode Unicode gets the ASCII rendering; one that cannot be
+    written at all is an OutputError (exit 2, one line).
+    """
+    from varprop import output as out
+
+    if output is not None:
+        text = renderable if isinstance(renderable, str) else _capture(renderable)
+        out.write_atomic(output, text)
+        return
+    with out.stdout_errors():
+        if not out.stdout_encodes():
+            text = renderable if isinstance(renderable, str) else _capture_for_stdout(renderable)
+            sys.stdout.write(out.asciify(text))
+        elif isinstance(renderable, str):
+            click.echo(renderable, nl=False)
+        else:
             from rich.console import Console
 
             Console().print(renderable)
-            return
-        renderable = _capture(renderable)
-    if output is None:
-        click.echo(renderable, nl=False)
-    else:
-        write_atomic(output, renderable)
 
 
 def _capture(renderable) -> str:
@@ -293,25 +325,30 @@ def _capture(renderable) -> str:
     return buf.getvalue()
 
 
+class _AsciiBuffer(io.StringIO):
+    """A buffer that tells rich it cannot take Unicode: ASCII boxes, plain charts."""
+
+    encoding = "ascii"
+
+
+def _capture_for_stdout(renderable) -> str:
+    """What Console().print would write to stdout, rendered for an ASCII-only stream."""
+    from rich.console import Console
+
+    real = Console()
+    buf = _AsciiBuffer()
+    Console(
+        file=buf, width=real.width, color_system=real.color_system,
+        force_terminal=real.is_terminal, soft_wrap=False,
+    ).print(renderable)  # fmt: skip
+    return buf.getvalue()
+
+
 def write_atomic(path: str, text: str) -> None:
-    """Write the whole file or nothing: an interrupted run leaves no truncated file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".varprop-", suffix=".tmp")
-    except OSError as e:
-        raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise click.ClickException(f"cannot write {path}: {e.strerror}") from None
-        raise
+    """Kept for scripts that import it: see :func:`varprop.output.write_atomic`."""
+    from varprop.output import write_atomic as write
+
+    write(path, text)
 
 
 @contextmanager
@@ -324,6 +361,12 @@ def core_errors():
     except VarpropError as e:
         raise click.UsageError(
             f"Invalid value for '{e.param}': {e}" if e.param else str(e)
+        ) from None
+    except MemoryError:
+        # The estimate fitted (or --max-memory raised the limit) but the OS said no.
+        raise click.UsageError(
+            "out of memory: the machine could not allocate what this run needs, though it "
+            "fits the --max-memory limit; lower --depth, --width or --batch"
         ) from None
 
 
@@ -679,7 +722,7 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
 )
 @click.option(
     "--widths",
-    type=IntList(),
+    type=IntList(maximum=THEORY_WIDTH.max),
     default=None,
     help="Layer widths n_1,...,n_L; sets the depth. n_0 stays --width.",
 )
@@ -699,8 +742,9 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
     default=None,
     help="Show every K-th layer (default: about 20 rows).",
 )
+@click.option("--max-memory", type=ByteSize(), default=None, help=MAX_MEMORY_HELP)
 @output_options
-def theory(act, init, weight_var, every, fmt, output, **kw) -> None:  # fmt: skip
+def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:  # fmt: skip
     """Mean-field prediction at infinite width, no sampling.
 
     Iterates q_{l+1} = sigma_w^2 E[phi(sqrt(q_l) z)^2] + sigma_b^2 and the gradient
@@ -713,11 +757,13 @@ def theory(act, init, weight_var, every, fmt, output, **kw) -> None:  # fmt: ski
       varprop theory --act relu --init he --depth 10000
     """
     from varprop.blocktheory import theory as predict
+    from varprop.budget import check_theory
     from varprop.render import theory_csv, theory_table, to_json
 
     if init is not None and weight_var is not None:
         raise click.UsageError("give --init or --weight-var, not both")
     with core_errors():
+        check_theory(len(kw["widths"]) if kw["widths"] else kw["depth"], max_memory)
         result = predict(act=act, weight_var=weight_var, init=init, **kw)
     if fmt == "json":
         emit(to_json(result.to_dict()), output)
@@ -791,11 +837,17 @@ class _Interrupted(BaseException):
 
 
 def _on_sigint(signum, frame):
+    # Ignore any further Ctrl-C first: a second one arriving while the first unwinds
+    # (milliseconds later) must not interrupt the cleanup with a traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise _Interrupted
 
 
 def main() -> None:
-    """Console entry point: Ctrl-C ends with status 130 and one line."""
+    """Console entry point: Ctrl-C ends with status 130 and one line, from the first
+    instruction on; errors are one line with status 2."""
     import signal
 
     try:
@@ -803,18 +855,71 @@ def main() -> None:
     except ValueError:  # not the main thread: Ctrl-C is not ours to handle
         previous = None
     try:
+        code = _run()
+    except (KeyboardInterrupt, _Interrupted):
+        code = _interrupted()
+    # After a Ctrl-C, further ones stay ignored until the process ends: Python's own
+    # handler would turn one arriving during exit into a kill by SIGINT.
+    if code != 130 and previous is not None:  # None: a handler installed outside Python
+        signal.signal(signal.SIGINT, previous)
+    sys.exit(code)
+
+
+def _run() -> int:
+    """The command's exit status, with every error reported in one line."""
+    from varprop.output import OutputError, silence_stdout
+
+    try:
         cli.main(prog_name="varprop", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except (KeyboardInterrupt, _Interrupted):
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        return _interrupted()
     except click.ClickException as e:
         e.show()
-        sys.exit(e.exit_code)
+        return e.exit_code
     except click.exceptions.Exit as e:
-        sys.exit(e.exit_code)
-    finally:
-        if previous is not None:  # None: a handler installed outside Python
-            signal.signal(signal.SIGINT, previous)
+        return e.exit_code
+    except MemoryError:
+        click.echo("Error: out of memory", err=True)
+        return 2
+    except (OSError, ValueError) as e:
+        # Only stdout can fail outside a command's own checks (--help, --version on a
+        # full disk or a closed pipe); anything else is a bug and keeps its traceback.
+        if not _stdout_failed(e):
+            raise
+        silence_stdout()
+        OutputError(f"cannot write to stdout: {_why(e)}").show()
+        return OutputError.exit_code
+    return 0
+
+
+# What a write to a full, closed or vanished stream fails with.
+WRITE_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("EPIPE", "ENOSPC", "EBADF", "EIO", "EDQUOT", "EFBIG", "ECONNRESET")
+    if hasattr(errno, name)
+)
+
+
+def _stdout_failed(e: BaseException) -> bool:
+    if isinstance(e, OSError):
+        return e.errno in WRITE_ERRNOS
+    return "closed file" in str(e)
+
+
+def _why(e: BaseException) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else "it is closed"
+
+
+def _interrupted() -> int:
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        pass
+    try:
+        sys.stderr.write("Interrupted.\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 130

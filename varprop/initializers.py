@@ -45,6 +45,14 @@ class Initializer:
     fan_mode: str = "fan_in"
     bias_variance: Callable[[int], float] | None = None
     reference: str = ""
+    # sigma_w^2 as ``varprop list`` shows it: on a square layer, or as a formula.
+    formula: str = ""
+    # How advice names it in a sentence ("He", "PyTorch's default"); "" for none.
+    display: str = ""
+    # Place among the named inits ``recommend`` judges (ties go to the lower rank, so
+    # lecun comes before xavier: on non-square layers lecun's fan_in scaling keeps the
+    # forward variance); None: not judged.
+    recommend_rank: int | None = None
 
     def variance(self, fan_in: int, fan_out: int) -> float:
         if self.distribution == "orthogonal":
@@ -128,29 +136,44 @@ BASES: dict[str, Initializer] = {
     for i in (
         Initializer(
             name="lecun",
+            formula="1",
+            display="LeCun",
+            recommend_rank=1,
             summary="1/fan_in (LeCun 1998); SELU's init",
             rule=_scaled(1.0),
             reference="LeCun et al. 1998; Klambauer et al. 2017",
         ),
         Initializer(
             name="xavier",
+            formula="2 fan_in/(fan_in+fan_out) (1 when square)",
+            display="Xavier",
+            recommend_rank=2,
             summary="2/(fan_in+fan_out) (Glorot & Bengio 2010); alias glorot",
             rule=_glorot,
             reference="Glorot & Bengio 2010",
         ),
         Initializer(
             name="he",
+            formula="2",
+            display="He",
+            recommend_rank=0,
             summary="2/fan_in (He et al. 2015); alias kaiming; --fan-mode fan_out",
             rule=_scaled(2.0),
             reference="He et al. 2015",
         ),
         Initializer(
             name="normal",
+            formula="fan_in",
+            display="N(0, 1)",
+            recommend_rank=4,
             summary="plain N(0, 1) weights, the naive init (sigma_w^2 = fan_in)",
             rule=_naive,
         ),
         Initializer(
             name="orthogonal",
+            formula="gain^2 (square)",
+            display="orthogonal",
+            recommend_rank=3,
             summary="random orthogonal times --gain (Saxe et al. 2013)",
             rule=_scaled(1.0),
             distribution="orthogonal",
@@ -163,9 +186,13 @@ BASES: dict[str, Initializer] = {
             rule=_scaled(1.0),
             distribution="orthogonal",
             reference="Mishkin & Matas 2015",
+            formula="1/E[phi^2] per layer, measured (Var(h) = 1)",
         ),
         Initializer(
             name="torch-default",
+            formula="1/3, bias var 1/(3 fan_in)",
+            display="PyTorch's default",
+            recommend_rank=7,
             summary="PyTorch nn.Linear: weights and biases U(+-1/sqrt(fan_in))",
             rule=_torch_weight,
             distribution="uniform",
@@ -173,12 +200,18 @@ BASES: dict[str, Initializer] = {
         ),
         Initializer(
             name="keras-default",
+            formula="2 fan_in/(fan_in+fan_out)",
+            display="Keras' default",
+            recommend_rank=5,
             summary="Keras Dense: glorot_uniform weights, zero biases",
             rule=_glorot,
             distribution="uniform",
         ),
         Initializer(
             name="flax-default",
+            formula="1",
+            display="Flax's default",
+            recommend_rank=6,
             summary="Flax nn.Dense: lecun_normal (truncated) weights, zero biases",
             rule=_scaled(1.0),
             distribution="truncated",
@@ -195,6 +228,12 @@ SUFFIXES = {
 }
 # Only the variance-scaling inits come in flavours; presets and orthogonal are fixed.
 FLAVOURED = ("lecun", "xavier", "he")
+
+
+def judged_by_recommend() -> tuple[Initializer, ...]:
+    """The named inits ``recommend`` judges, in the order that breaks its ties."""
+    judged = [i for i in BASES.values() if i.recommend_rank is not None]
+    return tuple(sorted(judged, key=lambda i: i.recommend_rank))
 
 
 def init_names() -> list[str]:

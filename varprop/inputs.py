@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from varprop.budget import size_text
 from varprop.errors import VarpropError
 
 DISTRIBUTIONS = ("normal", "uniform")
@@ -38,6 +39,9 @@ PARAM = "--input"
 # value per 2 bytes of text ("0,"), 8 bytes each, so 4 bytes of memory per byte of text,
 # and about as much again while parsing.
 CSV_BYTES_PER_BYTE = 8
+# The longest CSV field read: a number or a column name is far shorter.  (The csv
+# module's own limit, 131,072, is process-wide state; this one is ours.)
+MAX_FIELD = 10_000
 # A .npy array is read, converted to float64 and standardized: about three float64
 # copies at the peak.
 NPY_COPIES = 3
@@ -215,8 +219,6 @@ def _check_room(path: str, need: int, max_bytes: int | None, size: int) -> None:
 
         max_bytes = available_memory() * 9 // 10
     if need > max_bytes:
-        from varprop.network import size_text
-
         raise _error(
             f"{path}: loading it needs about {size_text(need)} of memory (the file is "
             f"{size_text(size)}) but the limit is {size_text(max_bytes)}; use a smaller file "
@@ -233,15 +235,31 @@ def _read_npy(path: str, max_bytes: int | None) -> np.ndarray:
                 shape, _fortran, dtype = np.lib.format.read_array_header_1_0(f)
             else:
                 shape, _fortran, dtype = np.lib.format.read_array_header_2_0(f)
-    except (ValueError, OSError, EOFError) as e:
+            offset = f.tell()
+    except (ValueError, OSError, EOFError, TypeError, SyntaxError, RecursionError) as e:
         raise _error(f"{path}: not a valid .npy file ({_one_line(e)})") from None
-    if dtype.hasobject:
+    if not isinstance(dtype, np.dtype) or dtype.hasobject:
         raise _error(f"{path}: holds Python objects, not numbers (varprop never unpickles)")
     if dtype.kind not in "biuf":
         raise _error(f"{path}: holds values of type {dtype}, not real numbers")
+    # The header is the file's word, not ours: every entry a plain non-negative int
+    # (True is an int subclass, -1 would make a negative count), and the data it
+    # promises really in the file, all before a byte of data is read.
+    if not isinstance(shape, tuple) or not all(type(n) is int and n >= 0 for n in shape):
+        raise _error(
+            f"{path}: not a valid .npy file (its header gives the shape {shape!r}; "
+            "every entry must be a whole number >= 0)"
+        )
     _check_ndim(shape, path)
     count = math.prod(shape)
-    _check_room(path, count * 8 * NPY_COPIES, max_bytes, os.path.getsize(path))
+    size = os.path.getsize(path)
+    if offset + count * dtype.itemsize > size:
+        raise _error(
+            f"{path}: the file is truncated: its header promises {count:,} values of "
+            f"{dtype.itemsize} bytes ({size_text(count * dtype.itemsize)}) but it holds "
+            f"{size_text(max(size - offset, 0))} of data"
+        )
+    _check_room(path, count * 8 * NPY_COPIES, max_bytes, size)
     try:
         data = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
@@ -285,10 +303,31 @@ def _rows(path: str):
     """(line number, cells) of each non-empty, non-comment line of a CSV file."""
     with open(path, encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
-        for row in reader:
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                raise _csv_error(path, reader.line_num, e) from None
+            if any(len(cell) > MAX_FIELD for cell in row):
+                raise _long_field(path, reader.line_num)
             if not any(cell.strip() for cell in row) or row[0].lstrip().startswith("#"):
                 continue
             yield reader.line_num, row
+
+
+def _csv_error(path: str, line: int, e: Exception) -> VarpropError:
+    if "field larger than field limit" in str(e):
+        return _long_field(path, line)
+    return _error(f"{path}: line {line}: not comma-separated values ({_one_line(e)})")
+
+
+def _long_field(path: str, line: int) -> VarpropError:
+    return _error(
+        f"{path}: line {line} has a field longer than {MAX_FIELD:,} characters; a value "
+        "must be a number and a header a short name"
+    )
 
 
 def _header_lines(path: str) -> int:

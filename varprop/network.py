@@ -30,9 +30,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from varprop.activations import Activation
+from varprop.activations import LINEAR_BELOW, LINEAR_BEYOND, Activation
+from varprop.budget import size_text
 from varprop.errors import VarpropError, is_count
 from varprop.initializers import Initializer
+from varprop.threads import draw_workers, engine_threads
 
 LOG10_2 = math.log10(2.0)
 DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -42,11 +44,6 @@ SMALL_SQUARE = 2.0**-60
 # A non-homogeneous phi is applied directly to h with SMALL_SQUARE <= mean(h^2) <=
 # BIG_SQUARE and an exponent of 0; otherwise exactly through its asymptotes.
 BIG_SQUARE = 2.0**60
-# |h| beyond FAR (or below NEAR) every registered phi is a straight line to float64
-# precision: past 2**10 the exponentials in sigmoid, softplus, elu, gelu, silu, mish are
-# below 1e-300 of the line; below 2**-60 phi's curvature is below 1e-18 of phi'(0) h.
-FAR = 2.0**10
-NEAR = 2.0**-60
 
 
 @dataclass(frozen=True)
@@ -133,8 +130,9 @@ def memory_estimate(
     n_max = max(widths)
     weights = sum(a * b for a, b in pairwise(widths)) * item
     stored = sum(widths[1:]) * batch * item + widths[0] * batch * item
-    # delta, the next delta, phi' and one activation buffer, plus one weight-gradient.
-    work = 4 * batch * n_max * item + n_max * n_max * item
+    # delta, the next delta, phi' and one activation buffer, plus one weight-gradient
+    # (the largest layer's n_{l-1} x n_l, not n_max^2: a wide input at a narrow width).
+    work = 4 * batch * n_max * item + max(a * b for a, b in pairwise(widths)) * item
     # Python-side bookkeeping per layer (seeds, futures, records, the rendered output):
     # measured at width 1 as about 7 KiB per layer of peak RSS for a table, 4 KiB for
     # JSON (benchmarks/bench_extremes.py).
@@ -201,19 +199,6 @@ def check_memory(
     return need
 
 
-def size_text(n: int) -> str:
-    """A byte count for people: ``512 B``, ``3.1 MiB``, ``20.89 GiB``, ``3.7e+06 TiB``."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if n >= size:
-            x = n / size
-            if unit == "GiB":
-                return f"{x:.2f} GiB"
-            if x < 1000:
-                return f"{x:.3g} {unit}"
-            return f"{x:,.0f} TiB" if x < 1e6 else f"{x:.2e} TiB"
-    return f"{n} B"
-
-
 class _Weights:
     """Weight matrices drawn ahead of use, one independent stream per layer.
 
@@ -224,7 +209,8 @@ class _Weights:
 
     def __init__(self, net: Network, seeds: list[np.random.SeedSequence]) -> None:
         dtype = DTYPES[net.dtype]
-        self._pool = ThreadPoolExecutor(max_workers=2)
+        workers = draw_workers()
+        self._pool = ThreadPoolExecutor(max_workers=workers) if workers else _OnDemand()
         self._futures = [
             self._pool.submit(
                 net.init.sample,
@@ -244,6 +230,31 @@ class _Weights:
     def cancel(self) -> None:
         for f in self._futures:
             f.cancel()
+
+
+class _OnDemand:
+    """No drawing threads: each layer's weights are drawn on the caller's thread, when
+    the forward pass first needs them (the same numbers: one stream per layer)."""
+
+    def submit(self, fn, *args, **kwargs) -> _Later:
+        return _Later(functools.partial(fn, *args, **kwargs))
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+class _Later:
+    def __init__(self, call: Callable[[], np.ndarray]) -> None:
+        self._call: Callable[[], np.ndarray] | None = call
+        self._value: np.ndarray | None = None
+
+    def result(self) -> np.ndarray:
+        if self._call is not None:
+            self._value, self._call = self._call(), None
+        return self._value
+
+    def cancel(self) -> None:
+        self._call = None
 
 
 class WeightCache:
@@ -336,7 +347,7 @@ def _ones(n: int, dtype) -> np.ndarray:
 RESCALE_AFTER = 8
 
 
-def _drift(square: float) -> int:
+def _rescale_exponent(square: float) -> int:
     """The power of two to divide by, 0 while the RMS sqrt(square) is still near 1."""
     k = _exponent(math.sqrt(square))
     return k if abs(k) > RESCALE_AFTER else 0
@@ -385,14 +396,14 @@ def _variance(mean: float, square: float) -> float:
     return max(square - mean * mean, 0.0)
 
 
-def _log10(x: float, exponent2: int) -> float:
+def _log10_scaled(x: float, exponent2: int) -> float:
     """log10(x * 2**exponent2), nan for x <= 0."""
     if not x > 0 or not math.isfinite(x):
         return math.nan
     return math.log10(x) + exponent2 * LOG10_2
 
 
-def _plain(x: float, exponent2: int) -> float:
+def _ldexp_or_nan(x: float, exponent2: int) -> float:
     """x * 2**exponent2 as a float64, nan where that leaves float64 range."""
     if not math.isfinite(x):
         return math.nan
@@ -403,7 +414,13 @@ def _plain(x: float, exponent2: int) -> float:
     return math.nan if (y == 0.0 and x != 0.0) else y
 
 
-def run(
+def run(net: Network, **options) -> RawStats:
+    """:func:`_run` with BLAS held to its share of the cores (see varprop/threads.py)."""
+    with engine_threads():
+        return _run(net, **options)
+
+
+def _run(
     net: Network,
     *,
     seed: int,
@@ -493,6 +510,7 @@ def _input_batch(inputs: np.ndarray, dtype) -> tuple[np.ndarray, int]:
 def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp=0):
     """Fill the forward statistics; return (stored arrays, their exponents, layers done)."""
     from varprop.blocks import _linear_out
+
     dtype = DTYPES[net.dtype]
     act, L, widths = net.act, net.depth, net.widths
     B = x0.shape[0]
@@ -553,7 +571,7 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp
             st.saturated_frac[l - 1] = 0.0
         if act.homogeneous:
             # Renormalise by a power of two: exact, and keeps a of order 1 at any depth.
-            k = _drift(square)
+            k = _rescale_exponent(square)
             _scale(a, -k)
             ea += k
         exps.append(ea)
@@ -578,34 +596,18 @@ def _dphi(act: Activation, dphi, item, out: np.ndarray) -> np.ndarray:
     return dphi(item, out=out)
 
 
-@functools.lru_cache(maxsize=64)
-def _asymptotes(act: Activation) -> tuple[float, ...]:
-    """phi's straight lines far out and near 0, read off the registry's own phi and phi'.
-
-    For |h| > FAR every registered phi is ``A h + B`` with ``phi' = A`` (one line each
-    side) to float64 precision, and for 0 < |h| < NEAR it is ``phi(0) + phi'(0+-) h``
-    (tests/test_extremes.py checks both for every activation).
-    """
-    x = np.array([-FAR, FAR, -NEAR, NEAR])
-    with np.errstate(all="ignore"):
-        f, d = act.fn(x), act.derivative(x)
-        f0 = float(act.fn(np.zeros(1))[0])
-    a_neg, a_pos = float(d[0]), float(d[1])
-    return a_neg, float(f[0]) + a_neg * FAR, a_pos, float(f[1]) - a_pos * FAR, f0, *d[2:]
-
-
 def _phi_scaled(act: Activation, s: np.ndarray, e: int) -> tuple[np.ndarray, int]:
     """phi(s * 2**e) as float64 ``(t, ea)`` with phi = t * 2**ea and t of order 1.
 
     Exact to float64 rounding for any integer ``e``, however far ``s * 2**e`` lies
-    outside float64: there phi is its asymptote (see :func:`_asymptotes`), split into a
+    outside float64: there phi is its asymptote (``Activation.asymptotes``), split into a
     part proportional to h (kept relative to 2**e) and a constant.
     """
-    a_neg, b_neg, a_pos, b_pos, f0, d0_neg, d0_pos = _asymptotes(act)
+    a_neg, b_neg, a_pos, b_pos, f0, d0_neg, d0_pos = act.asymptotes
     s = s.astype(np.float64)
     x = np.ldexp(s, e)  # the true h, where float64 holds it
     ax = np.abs(x)
-    big, small = ax > FAR, ax < NEAR
+    big, small = ax > LINEAR_BEYOND, ax < LINEAR_BELOW
     del ax
     pos = s > 0
     # phi(h) = lin * 2**e + const
@@ -636,12 +638,41 @@ def _phi_scaled(act: Activation, s: np.ndarray, e: int) -> tuple[np.ndarray, int
 def _dphi_scaled(act: Activation, s: np.ndarray, e: int) -> np.ndarray:
     """phi'(s * 2**e) in float64, exact to float64 rounding for any integer ``e``."""
     x = np.ldexp(s.astype(np.float64), e)
-    # Far out phi' is constant and near 0 it is phi'(0+-) (see _asymptotes): evaluate it
+    # Far out phi' is constant and near 0 it is phi'(0+-) (see Activation.asymptotes): evaluate it
     # at the edge of the window, keeping the sign of h.
-    np.clip(x, -FAR, FAR, out=x)
-    tiny = (np.abs(x) < NEAR) & (s != 0)
-    x[tiny] = np.copysign(NEAR, s[tiny])
+    np.clip(x, -LINEAR_BEYOND, LINEAR_BEYOND, out=x)
+    tiny = (np.abs(x) < LINEAR_BELOW) & (s != 0)
+    x[tiny] = np.copysign(LINEAR_BELOW, s[tiny])
     return act.derivative(x)
+
+
+def use_gram(batch: int, fan_in: int, fan_out: int) -> bool:
+    """Whether ||a^T delta||_F is cheaper from the batch's Gram matrices: two (B, B)
+    float64 products, B^2 (n_in + n_out) multiply-adds at about twice the float32 cost,
+    against B n_in n_out for a^T delta in float32."""
+    return 2 * batch * (fan_in + fan_out) < fan_in * fan_out
+
+
+def _weight_grad_norm(prev: np.ndarray, d: np.ndarray, wgrad: np.ndarray) -> float:
+    """||prev^T d||_F for prev (B, n_in) and d (B, n_out), in the cheaper form.
+
+    ``||A^T D||_F^2 = sum((A A^T) * (D D^T))``, in float64: the off-diagonal terms have
+    either sign and, once deep layers make the samples alike, are ~100x the result, which
+    float32 Gram matrices would leave with 1e-3 relative error.  ``wgrad`` is scratch
+    for the direct form (n_in n_out elements, used when the batch is the larger side).
+    """
+    B, n_in = prev.shape
+    n_out = d.shape[1]
+    if use_gram(B, n_in, n_out):
+        a64, d64 = prev.astype(np.float64), d.astype(np.float64)
+        gram_a = a64 @ a64.T  # (B, B)
+        gram_d = d64 @ d64.T  # (B, B)
+        square = float(np.einsum("ij,ij->", gram_a, gram_d))
+        if math.isfinite(square):
+            return math.sqrt(max(square, 0.0))
+    g = wgrad[: n_in * n_out].reshape(n_in, n_out)
+    np.matmul(prev.T, d, out=g)
+    return math.sqrt(_mean_square(g, g) * g.size)
 
 
 def _draw_bias(net, l, rng, bstd, dtype):
@@ -656,9 +687,9 @@ def _draw_bias(net, l, rng, bstd, dtype):
 def _record(mean_arr, var_arr, log_arr, l, mean, square, e):
     """Store mean, variance and log10 variance of ``stored * 2**e``."""
     var = _variance(mean, square)
-    mean_arr[l - 1] = _plain(mean, e)
-    var_arr[l - 1] = _plain(var, 2 * e)
-    log_arr[l - 1] = _log10(var, 2 * e)
+    mean_arr[l - 1] = _ldexp_or_nan(mean, e)
+    var_arr[l - 1] = _ldexp_or_nan(var, 2 * e)
+    log_arr[l - 1] = _log10_scaled(var, 2 * e)
 
 
 def _backward(
@@ -671,7 +702,7 @@ def _backward(
     keep_output = act.derivative_from_output is not None
     dphi = act.derivative_from_output if keep_output else act.derivative
     buf = np.empty(B * n_max, dtype=dtype)  # phi', then a_{l-1} when recomputed
-    wgrad = np.empty(n_max * n_max, dtype=dtype)
+    wgrad = np.empty(max(a * b for a, b in pairwise(widths)), dtype=dtype)
 
     deltas = (np.empty(B * n_max, dtype=dtype), np.empty(B * n_max, dtype=dtype))
     d = deltas[0][: B * widths[L]].reshape(B, widths[L])
@@ -681,12 +712,12 @@ def _backward(
     eg = 0  # true delta_l = d * 2**eg
     for l in range(L, 0, -1):
         square = _mean_square(d, buf[: d.size].reshape(d.shape))
-        k = _drift(square)
+        k = _rescale_exponent(square)
         _scale(d, -k)  # exact: keeps delta of order 1 however deep the stack
         eg += k
         rms = math.sqrt(square)
-        st.grad_rms[l - 1] = _plain(rms, eg - k)
-        st.log10_grad_rms[l - 1] = _log10(rms, eg - k)
+        st.grad_rms[l - 1] = _ldexp_or_nan(rms, eg - k)
+        st.log10_grad_rms[l - 1] = _log10_scaled(rms, eg - k)
 
         # dL/dW_l = a_{l-1}^T delta_l / B, with a_{l-1} = prev * 2**ep.
         if l == 1:
@@ -702,11 +733,9 @@ def _backward(
             h_prev = stored[l - 2]
             prev = act.fn(h_prev, out=buf[: h_prev.size].reshape(h_prev.shape))
             ep = exps[l - 2]
-        g = wgrad[: prev.shape[1] * d.shape[1]].reshape(prev.shape[1], d.shape[1])
-        np.matmul(prev.T, d, out=g)
-        norm = math.sqrt(_mean_square(g, g) * g.size)
-        st.weight_grad_norm[l - 1] = _plain(norm / B, ep + eg)
-        st.log10_weight_grad_norm[l - 1] = _log10(norm / B, ep + eg)
+        norm = _weight_grad_norm(prev, d, wgrad)
+        st.weight_grad_norm[l - 1] = _ldexp_or_nan(norm / B, ep + eg)
+        st.log10_weight_grad_norm[l - 1] = _log10_scaled(norm / B, ep + eg)
         if progress is not None:
             progress(1)
 

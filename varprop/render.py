@@ -295,7 +295,7 @@ def registry_rows() -> tuple[list[dict], list[dict]]:
         {
             "name": i.name,
             "aliases": [a for a, t in INIT_ALIASES.items() if t == i.name],
-            "sigma_w2": _sigma_text(i),
+            "sigma_w2": i.formula,
             "distribution": i.distribution,
             "flavours": [f"{i.name}-uniform", f"{i.name}-truncated"] if i.name in FLAVOURED else [],
             "summary": i.summary,
@@ -311,21 +311,6 @@ def registry_rows() -> tuple[list[dict], list[dict]]:
         for a in ACTIVATIONS.values()
     ]
     return inits, acts
-
-
-def _sigma_text(init) -> str:
-    """sigma_w^2 = variance * fan_in, on a square layer and as a formula."""
-    return {
-        "lecun": "1",
-        "xavier": "2 fan_in/(fan_in+fan_out) (1 when square)",
-        "he": "2",
-        "normal": "fan_in",
-        "orthogonal": "gain^2 (square)",
-        "lsuv": "1/E[phi^2] per layer, measured (Var(h) = 1)",
-        "torch-default": "1/3, bias var 1/(3 fan_in)",
-        "keras-default": "2 fan_in/(fan_in+fan_out)",
-        "flax-default": "1",
-    }.get(init.name, "")
 
 
 def registry_table() -> Group:

@@ -20,18 +20,12 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from varprop.activations import activation_names, get_activation
-from varprop.errors import VarpropError
+from varprop.activations import ACTIVATIONS, activation_names, get_activation
+from varprop.errors import VarpropError, is_count
 from varprop.initializers import get_initializer, init_choices
 from varprop.network import WeightCache
 from varprop.results import SimulationResult
-
-# The pairs the literature prescribes, keyed by (base initializer, activation).
-MATCHED: dict[tuple[str, str], str] = {
-    ("he", "relu"): "He et al. 2015",
-    ("lecun", "selu"): "Klambauer et al. 2017",
-    ("xavier", "tanh"): "Glorot & Bengio 2010",
-}
+from varprop.threads import engine_threads
 
 BAND = "min-max"
 AVERAGE = "mean of log10 values (geometric mean), over seeds"
@@ -167,7 +161,20 @@ def is_matched(init: str, act: str) -> str | None:
     base = get_initializer(init).name
     for flavour in ("-uniform", "-truncated", "-normal"):
         base = base.removesuffix(flavour)
-    return MATCHED.get((base, get_activation(act).label))
+    activation = get_activation(act)
+    pair = activation.literature_init
+    if pair is None or activation.label != activation.name or pair[0] != base:
+        return None
+    return pair[1]
+
+
+def literature_pairs() -> list[tuple[tuple[str, str], str]]:
+    """((base initializer, activation), reference) for every pair the literature names."""
+    return [
+        ((a.literature_init[0], a.name), a.literature_init[1])
+        for a in ACTIVATIONS.values()
+        if a.literature_init is not None
+    ]
 
 
 # ---------------------------------------------------------------- running
@@ -189,13 +196,21 @@ def run_pairs(
     ``simulate`` calls.  ``progress(n)`` counts layers done, 2 L per run (see
     :func:`total_work`).
     """
-    from varprop.api import simulate
-
     if not isinstance(seeds, int) or seeds < 1:
         raise VarpropError(f"seeds must be an integer >= 1, got {seeds!r}", param="--seeds")
     depth = _depth(options)
+    _check_results(len(pairs) * seeds, seeds, options)
     cache = WeightCache()
     results: dict[tuple[int, int], SimulationResult] = {}
+    with engine_threads():  # also while cached weights are drawn between runs
+        _run_all(pairs, seed, seeds, progress, options, cache, results, depth)
+    cache.clear()
+    return [[results[i, k] for k in range(seeds)] for i in range(len(pairs))]
+
+
+def _run_all(pairs, seed, seeds, progress, options, cache, results, depth) -> None:
+    from varprop.api import simulate
+
     for i, k in _schedule(pairs, seeds):
         done = 0
 
@@ -215,8 +230,30 @@ def run_pairs(
         )
         if progress is not None and done < 2 * depth:
             progress(2 * depth - done)  # an overflowed run skips the rest
-    cache.clear()
-    return [[results[i, k] for k in range(seeds)] for i in range(len(pairs))]
+
+
+def _check_results(runs: int, seeds: int, options: dict) -> None:
+    """Refuse, before the first run, results of every pair and seed that would not fit."""
+    from varprop.api import DEFAULT_BATCH, MAX_SAMPLED_DEPTH
+    from varprop.budget import check_simulate
+    from varprop.network import hidden_widths
+
+    width, widths = options.get("width", 512), options.get("widths")
+    batch = options.get("batch")
+    depth = _depth(options)
+    sizes = (width, depth, 1 if batch is None else batch)
+    if runs <= 1 or not all(map(is_count, sizes)) or depth > MAX_SAMPLED_DEPTH:
+        return  # simulate checks one run, and names a bad value
+    dtype = options.get("dtype", "float32")
+    check_simulate(
+        (1, *hidden_widths(widths, width, depth)),
+        DEFAULT_BATCH if batch is None else batch,
+        dtype if dtype in ("float32", "float64") else "float32",
+        options.get("max_memory"),
+        runs=runs,
+        seeds=seeds,
+        widths_given=widths is not None,
+    )
 
 
 def total_work(n_runs: int, options: dict) -> int:
