@@ -4,7 +4,7 @@ The references here are independent of varprop's engine: a small float64 numpy
 implementation of the norms and of whole stacks, differentiated by central finite
 differences, and the closed-form recursions of the literature.
 
-Calibration of the bands (simulation against varprop.blocktheory).  Measured over 16
+Calibration of the bands (simulation against varprop.meanfield.blocks).  Measured over 16
 seeds at width 256, depth 30, batch 128: the per-seed standard deviation of log10(sim /
 theory) of Var at layer L (SD_FWD) and of grad RMS at layer 1 (SD_BWD), per block.
 A test averages T seeds and allows 5 standard errors (two-sided false failure ~6e-7)
@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 import varprop
 from varprop import norms
-from varprop.blocktheory import theory
 from varprop.initializers import get_initializer
 from varprop.meanfield import second_moment
+from varprop.meanfield.blocks import theory
 from varprop.network import seeds_for
 
 WIDTH, DEPTH, BATCH = 256, 30, 128

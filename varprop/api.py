@@ -175,7 +175,7 @@ def predict_any(net: Network, second_moment: float, *, input_batch_var=1.0, sigm
     the block theory (which also takes LSUV's measured per-layer sigma_w^2)."""
     if net.plain and sigma_w2 is None:
         return predict(net, second_moment)
-    from varprop.blocktheory import predict_blocks
+    from varprop.meanfield.blocks import predict_blocks
 
     return predict_blocks(
         net, second_moment, input_batch_var=input_batch_var, sigma_w2=sigma_w2

@@ -756,8 +756,8 @@ def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:
       varprop theory --act tanh --weight-var 1.5 --bias-var 0.05 --depth 100
       varprop theory --act relu --init he --depth 10000
     """
-    from varprop.blocktheory import theory as predict
     from varprop.budget import check_theory
+    from varprop.meanfield.blocks import theory as predict
     from varprop.render import theory_csv, theory_table, to_json
 
     if init is not None and weight_var is not None:

@@ -9,6 +9,7 @@ One concern a module:
 - :mod:`~varprop.meanfield.criteria`: the sigma_w^2 each criterion asks for.
 - :mod:`~varprop.meanfield.recommendation`: :func:`recommend` and :func:`suggest_init` (facts).
 - :mod:`~varprop.meanfield.advice`: their sentences.
+- :mod:`~varprop.meanfield.blocks`: residual and normalized blocks, and LSUV (DESIGN.md "Blocks").
 
 The names below are the package's public surface (and what the rest of varprop imports).
 """

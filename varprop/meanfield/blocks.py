@@ -67,7 +67,7 @@ weights).  Without data (``varprop theory --init lsuv``), the infinite-width LSU
 ``sigma_wl^2 = (1 - sigma_bl^2) / E[phi^2](v_{l-1})`` (layer 1: ``/ E[a_0^2]``) so that
 ``Var(h_l) = 1``: the branch's, for a residual block.
 
-Gaussian moments come from :mod:`varprop.meanfield`'s public ``second_moment``,
+Gaussian moments come from :mod:`varprop.meanfield.gaussian`'s ``second_moment``,
 ``derivative_second_moment`` and ``mean``, in log form beyond ``q in [1e-30, 1e30]``
 where every registered phi is linear over the Gaussian.
 """
@@ -82,14 +82,10 @@ import numpy as np
 
 from varprop.activations import Activation
 from varprop.blocks import branch_alpha, check
-from varprop.meanfield import (
-    Prediction,
-    build_network,
-    derivative_second_moment,
-    mean,
-    phase,
-    second_moment,
-)
+from varprop.meanfield.fixedpoints import phase
+from varprop.meanfield.gaussian import derivative_second_moment, mean, second_moment
+from varprop.meanfield.recursion import Prediction
+from varprop.meanfield.stack import build_network
 from varprop.network import Network
 from varprop.norms import EPS
 from varprop.results import (
@@ -122,7 +118,7 @@ def _add(a: float, b: float) -> float:
     return float(np.logaddexp(a, b))
 
 
-class Moments:
+class BlockMoments:
     """ln E[phi^2], ln Var[phi], ln E[phi'^2] and E[phi] at ``v = e^t``, for any t.
 
     Inside [1e-30, 1e30] from meanfield's public functions (memoised: a normalized
@@ -189,7 +185,7 @@ def predict_blocks(
     ``lsuv`` network without it, the infinite-width LSUV choice is used.
     """
     L, widths, init = net.depth, net.widths, net.init
-    mom = Moments(net.act)
+    mom = BlockMoments(net.act)
     residual = net.block == "residual"
     ideal_lsuv = net.lsuv and sigma_w2 is None
     if sigma_w2 is None:
@@ -312,7 +308,7 @@ def theory(
     >>> round(r.layers[-1].preact_var)  # q doubles per block: 2**10
     1024
     """
-    from varprop import meanfield
+    from varprop.meanfield.stack import theory as plain_theory
 
     net = build_network(
         act, weight_var, bias_var, depth, width,
@@ -320,7 +316,7 @@ def theory(
     )  # fmt: skip
     block, norm, alpha = check(block, norm, branch_scale, net.widths, None)
     if block == "plain" and norm == "none" and not net.lsuv:
-        return meanfield.theory(
+        return plain_theory(
             act, weight_var, bias_var, depth, width, init=init, widths=widths,
             input_second_moment=input_second_moment, gain=gain, fan_mode=fan_mode,
         )  # fmt: skip
@@ -419,4 +415,4 @@ def _depth_scale(chi: float | None) -> float | None:
     return -1.0 / math.log(chi)
 
 
-__all__ = ["Moments", "branch_alpha", "predict_blocks", "theory"]
+__all__ = ["BlockMoments", "branch_alpha", "predict_blocks", "theory"]
