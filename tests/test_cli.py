@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 import re
 import subprocess
 import sys
@@ -210,7 +211,10 @@ def test_examples_run():
     # Every example's docstring starts with the command that runs it; run them all.
     from pathlib import Path
 
-    for script in sorted(Path(__file__).parent.parent.joinpath("examples").glob("*.py")):
-        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    root = Path(__file__).parent.parent
+    # This checkout's varprop, not whichever one is installed.
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    for script in sorted(root.joinpath("examples").glob("*.py")):
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stderr
         assert script.read_text().startswith(f'"""python examples/{script.name}')

@@ -151,7 +151,7 @@ def test_compare_csv_is_tidy():
     result = invoke("compare", "he:relu", "xavier:relu", "--seeds", "2", "--format", "csv", *SMALL)
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("init,act,seed,layer,")
+    assert lines[0].startswith("init,act,seed,block,norm,branch_scale,layer,")
     assert len(lines) == 1 + 2 * 2 * 12
     assert {tuple(line.split(",")[:3]) for line in lines[1:]} == {
         ("he", "relu", "0"), ("he", "relu", "1"), ("xavier", "relu", "0"), ("xavier", "relu", "1"),

@@ -38,7 +38,7 @@ def as_kwargs(args: list[str]) -> dict:
         value = args[i + 1]
         kw[name[2:].replace("-", "_")] = float(value) if name == "--bias-var" else value
         i += 2
-    assert set(kw) <= {"init", "bias_var", "standardize"}, args
+    assert set(kw) <= {"init", "bias_var", "standardize", "block", "norm", "branch_scale"}, args
     return kw
 
 
@@ -94,3 +94,23 @@ def test_fix_through_the_cli():
         summary = strict_json(out.stdout)["summary"]
         got.append({"forward": summary["forward"], "backward": summary["backward"]})
     assert_holds(fix["expect"], got, "gelu he via the CLI")
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [{"block": "residual"}, {"norm": "batch"}, {"block": "residual", "norm": "batch"}],
+)
+def test_block_fix_holds_when_followed(blocks):
+    """A residual stack under He doubles its variance every block, BatchNorm's gradient
+    grows by pi/(pi-1) per layer: the fix changes the block options, not the init."""
+    s = varprop.simulate(init="he", act="relu", depth=DEPTH, width=WIDTH, **blocks).summary
+    if s.forward == "stable" and s.backward == "stable":
+        return
+    fix = s.fix.to_dict()
+    assert "--init" not in fix["args"]
+    kw = {**blocks, **as_kwargs(fix["args"])}
+    got = []
+    for seed in SEEDS:
+        f = varprop.simulate(init="he", act="relu", depth=DEPTH, width=WIDTH, seed=seed, **kw)
+        got.append({"forward": f.summary.forward, "backward": f.summary.backward})
+    assert_holds(fix["expect"], got, f"he:relu {blocks} -> {fix['args']}")

@@ -126,7 +126,7 @@ def test_grid_csv():
     result = invoke("grid", "--inits", "he", "--acts", "relu,tanh", "--format", "csv", *SMALL)
     lines = result.stdout.splitlines()
     assert len(lines) == 1 + 2 * 10
-    assert lines[1].startswith("he,relu,0,1,")
+    assert lines[1].startswith("he,relu,0,plain,none,1.0,1,")
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,9 @@ PROMISES = {
     "he": 2 / FAN_IN,  # He et al. 2015, eq. 10
     "normal": 1.0,
     "orthogonal": 1 / FAN_IN,  # orthonormal columns of length FAN_IN
+    # LSUV starts from the orthogonal draw; its per-layer rescaling happens on the batch
+    # (varprop.blocks.lsuv_fit, tests/test_blocks.py).
+    "lsuv": 1 / FAN_IN,
     "torch-default": 1 / (3 * FAN_IN),  # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
     "keras-default": 2 / (FAN_IN + FAN_OUT),
     "flax-default": 1 / FAN_IN,

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "simulate": "varprop.api",
-    "theory": "varprop.meanfield",
+    "theory": "varprop.meanfield.blocks",
     "recommend": "varprop.meanfield",
     "VarpropError": "varprop.errors",
     "ACTIVATIONS": "varprop.activations",

@@ -25,6 +25,7 @@ from varprop.network import (
 )
 from varprop.results import (
     Config,
+    Fix,
     LayerStats,
     SimulationResult,
     Summary,
@@ -67,6 +68,9 @@ def simulate(
     max_memory: int | None = None,
     weight_cache: WeightCache | None = None,
     progress: Callable[[int], None] | None = None,
+    block: str = "plain",
+    norm: str = "none",
+    branch_scale: float | str | None = None,
 ) -> SimulationResult:
     """Push one random batch forward and back through a fresh random stack.
 
@@ -84,6 +88,10 @@ def simulate(
     presets such as ``torch-default``).  ``weight_cache`` (a ``network.WeightCache``)
     lets consecutive runs that draw the same weights share them, with identical results;
     ``progress(n)`` is told of each layer done, forward and backward (2 L in all).
+    ``block`` (``plain`` | ``residual``), ``norm`` (``none`` | ``layer`` | ``rms`` |
+    ``batch``) and ``branch_scale`` (alpha of a residual branch, a number > 0 or
+    ``"auto"`` = 1/sqrt(depth); default 1) build the blocks of DESIGN.md (see
+    :mod:`varprop.blocks`); ``init="lsuv"`` rescales each layer on the batch.
 
     >>> r = simulate(init="he", act="relu", depth=10, width=64, batch=32)
     >>> r.summary.forward
@@ -105,6 +113,7 @@ def simulate(
         init, act, depth, width, batch, seed, dtype, bias_std, widths, gain, fan_mode, inputs
     )
     rows = x0.shape[0] if x0 is not None else batch
+    net = with_blocks(net, block, norm, branch_scale, rows)
     budget.check_simulate(
         net.widths,
         rows,
@@ -114,9 +123,14 @@ def simulate(
         homogeneous=net.act.homogeneous,
         input_bytes=0 if x0 is None or named else x0.nbytes,  # a file's data stays held
         widths_given=widths is not None,
+        block=net.block,
+        norm=net.norm,
     )
     raw = run(net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress)
     second_moment = 1.0 if x0 is None or named else _second_moment(x0)
+    batch_var = 1.0 if x0 is None or named else _batch_variance(x0)
+    lsuv = lsuv_record(raw, net)
+    sigma_w2 = None if lsuv is None else [layer["sigma_w2"] for layer in lsuv["layers"]]
     config = Config(
         init=net.init.name,
         act=net.act.label,
@@ -125,23 +139,30 @@ def simulate(
         batch=batch if x0 is None else x0.shape[0],
         seed=seed,
         dtype=dtype,
-        weight_var=net.init.sigma_w2(net.widths[-2], net.widths[-1]),
+        weight_var=(
+            net.init.sigma_w2(net.widths[-2], net.widths[-1]) if sigma_w2 is None else sigma_w2[-1]
+        ),
         bias_std=net.layer_bias_std(net.depth),
         widths=net.widths,
         input=input_name,
         input_second_moment=second_moment,
         fan_mode=net.init.fan_mode,
         gain=net.init.gain,
+        block=net.block,
+        norm=net.norm,
+        branch_scale=net.branch_scale,
     )
-    prediction = predict(net, second_moment)
+    prediction = predict_any(net, second_moment, input_batch_var=batch_var, sigma_w2=sigma_w2)
     layers = _layers(raw, prediction)
     raw_input = x0 is not None and not named and not standardize and input_name is not None
-    summary = summarize(layers, raw, net, prediction, second_moment, raw_input, bias_std)
+    summary = summarize(
+        layers, raw, net, prediction, second_moment, raw_input, bias_std, layers_batch(x0, batch)
+    )
     return SimulationResult(
         version=__version__,
         config=config,
         layers=layers,
-        summary=_replace(summary, theory_max_log10_error=_theory_error(raw, prediction)),
+        summary=_replace(summary, theory_max_log10_error=_theory_error(raw, prediction), lsuv=lsuv),
     )
 
 
@@ -156,6 +177,65 @@ def _bias_std(bias_std: float | None, bias_var: float | None) -> float | None:
             f"bias variance must be a finite number >= 0, got {bias_var!r}", param="--bias-var"
         )
     return math.sqrt(bias_var)
+
+
+def with_blocks(net: Network, block, norm, branch_scale, batch: int | None) -> Network:
+    """``net`` with its blocks checked (:func:`varprop.blocks.check`) and set."""
+    from varprop.blocks import check
+
+    block, norm, alpha = check(block, norm, branch_scale, net.widths, batch)
+    return _replace(net, block=block, norm=norm, branch_scale=alpha)
+
+
+def predict_any(net: Network, second_moment: float, *, input_batch_var=1.0, sigma_w2=None):
+    """Mean-field prediction of any stack: plain ones by meanfield.predict, the rest by
+    the block theory (which also takes LSUV's measured per-layer sigma_w^2)."""
+    if net.plain and sigma_w2 is None:
+        return predict(net, second_moment)
+    from varprop.meanfield.blocks import predict_blocks
+
+    return predict_blocks(net, second_moment, input_batch_var=input_batch_var, sigma_w2=sigma_w2)
+
+
+def lsuv_record(raw: RawStats, net: Network) -> dict | None:
+    """``summary.lsuv``: each layer's LSUV scale, sigma_w^2, iterations and final Var(h)."""
+    if raw.lsuv is None:
+        return None
+    from varprop.blocks import LSUV_MAX_ITERATIONS, LSUV_TOLERANCE
+
+    layers = []
+    for l, fit in enumerate(raw.lsuv, start=1):
+        n_in, n_out = net.widths[l - 1], net.widths[l]
+        # Orthogonal entries have mean square 1 / max(n_in, n_out); times scale^2 fan_in.
+        try:
+            scale = math.ldexp(fit.factor, fit.shift)
+            sw2 = scale * scale * n_in / max(n_in, n_out)
+        except OverflowError:
+            scale = sw2 = math.inf
+        layers.append(
+            {
+                "layer": l,
+                "scale": finite_or_none(scale),
+                "sigma_w2": finite_or_none(sw2),
+                "iterations": fit.iterations,
+                "var": finite_or_none(fit.var),
+            }
+        )
+    return {
+        "tolerance": LSUV_TOLERANCE,
+        "max_iterations": LSUV_MAX_ITERATIONS,
+        "converged": all(abs((x["var"] or 0.0) - 1) < LSUV_TOLERANCE for x in layers),
+        "layers": layers,
+    }
+
+
+def _batch_variance(x0: np.ndarray) -> float:
+    """Mean over columns of each column's variance over the batch (BatchNorm's scale)."""
+    x = np.asarray(x0, dtype=np.float64)
+    top = float(np.max(np.abs(x)))
+    if top == 0:
+        return 0.0
+    return top * top * float(np.mean(np.var(x / top, axis=0)))
 
 
 def _check_counts(depth, width, batch, seed) -> None:
@@ -334,6 +414,7 @@ def summarize(
     input_second_moment: float = 1.0,
     raw_input: bool = False,
     user_bias_std: float | None = None,
+    batch: int = 256,
 ) -> Summary:
     """Verdicts (varprop.judge's one rule), total ratios, theory's verdicts and the fix."""
     from varprop.meanfield import RunFacts, fix_for, noise_decades, saturated_fraction
@@ -355,20 +436,24 @@ def summarize(
         noise=noise_decades(net.widths),
     )
     bias_var = 0.0 if user_bias_std is None else user_bias_std**2
-    fix, limit = fix_for(
-        RunFacts(
-            act=net.act,
-            init=net.init,
-            widths=net.widths,
-            bias_var=bias_var,
-            user_bias=user_bias_std is not None,
-            input_second_moment=input_second_moment,
-            raw_input=raw_input,
-            first_saturated=layers[0].saturated_frac,
-            measured=measured,
-            theory=theory,
+    if not measured.stable and not net.plain:
+        fix = block_fix(net, input_second_moment, batch)
+        limit = None if fix is not None else "no-stable-setting"
+    else:
+        fix, limit = fix_for(
+            RunFacts(
+                act=net.act,
+                init=net.init,
+                widths=net.widths,
+                bias_var=bias_var,
+                user_bias=user_bias_std is not None,
+                input_second_moment=input_second_moment,
+                raw_input=raw_input,
+                first_saturated=layers[0].saturated_frac,
+                measured=measured,
+                theory=theory,
+            )
         )
-    )
     return Summary(
         forward=measured.forward.word,
         backward=measured.backward.word,
@@ -384,6 +469,69 @@ def summarize(
     )
 
 
+def layers_batch(x0: np.ndarray | None, batch: int) -> int:
+    """The number of samples the run pushed through."""
+    return batch if x0 is None else x0.shape[0]
+
+
 def _log10_or_zero(log10: float | None, plain: float | None) -> float | None:
     """log10 of a figure, -inf for an exact zero (a curve that has certainly vanished)."""
     return -math.inf if log10 is None and plain == 0.0 else log10
+
+
+# What a residual or normalized stack that goes wrong may change instead of its init, in
+# the order tried: a residual stream grows by its branch's variance each block (scale it
+# by 1/sqrt(depth), or normalize the branch's input); BatchNorm's gradient grows by
+# E[phi'^2]/Var[phi] per layer (Yang et al. 2019), which LayerNorm or a residual avoids.
+BLOCK_CHANGES = {
+    "residual": (
+        {"branch_scale": "auto"},
+        {"norm": "layer"},
+        {"norm": "layer", "branch_scale": "auto"},
+    ),
+    "batch": ({"norm": "layer"}, {"block": "residual", "branch_scale": "auto"}),
+}
+BLOCK_FLAGS = {"block": "--block", "norm": "--norm", "branch_scale": "--branch-scale"}
+
+
+def block_fix(net: Network, input_second_moment: float, batch: int):
+    """The structured fix of an unstable residual or BatchNorm stack: the first change of
+    :data:`BLOCK_CHANGES` whose theory is robustly stable both ways, or None."""
+    from varprop.meanfield import noise_decades, saturated_fraction
+
+    key = "residual" if net.block == "residual" else "batch" if net.norm == "batch" else None
+    for change in BLOCK_CHANGES.get(key, ()):
+        options = {"block": net.block, "norm": net.norm, "branch_scale": net.branch_scale}
+        options.update(change)
+        try:
+            other = with_blocks(
+                net, options["block"], options["norm"], options["branch_scale"], batch
+            )
+        except VarpropError:
+            continue
+        p = predict_any(other, input_second_moment)
+        q_last = float(p.preact_var[-1])
+        j = judge(
+            p.log10_preact_var.tolist(),
+            p.log10_grad_rms.tolist(),
+            saturated_frac=saturated_fraction(net.act, q_last) if math.isfinite(q_last) else None,
+            bounded=net.act.saturation == "flat",
+            noise=noise_decades(net.widths),
+        )
+        if j.stable and j.robust:
+            return Fix(
+                kind="stable",
+                act=net.act.label,
+                depth=net.depth,
+                init=None,
+                sigma_w2=net.init.sigma_w2(net.widths[-2], net.widths[-1]),
+                bias_var=net.layer_bias_std(net.depth) ** 2,
+                standardize=False,
+                expect_forward=j.forward.word,
+                expect_backward=j.backward.word,
+                source=key,
+                options=tuple((BLOCK_FLAGS[k], str(v)) for k, v in change.items()),
+                log10_forward_change=j.forward.log10_change,
+                log10_backward_change=j.backward.log10_change,
+            )
+    return None

@@ -123,14 +123,17 @@ def simulate_parts(
     homogeneous: bool = True,
     runs: int = 1,
     input_bytes: int = 0,
+    block: str = "plain",
+    norm: str = "none",
 ) -> dict[str, int]:
     """One run's memory (network.memory_estimate), plus the data it reads and the
     results of ``runs`` runs kept for the output (seeds times pairs)."""
     from varprop.network import memory_estimate
 
     parts = memory_estimate(
-        tuple(widths), batch, dtype, distribution=distribution, homogeneous=homogeneous
-    )
+        tuple(widths), batch, dtype, distribution=distribution, homogeneous=homogeneous,
+        block=block, norm=norm,
+    )  # fmt: skip
     if input_bytes:
         parts["input"] = input_bytes
     if runs > 1:
@@ -150,6 +153,8 @@ def check_simulate(
     seeds: int = 1,
     input_bytes: int = 0,
     widths_given: bool = False,
+    block: str = "plain",
+    norm: str = "none",
 ) -> int:
     """Refuse a simulate/compare/grid run (over ``runs`` runs) that would not fit."""
     parts = simulate_parts(
@@ -160,6 +165,8 @@ def check_simulate(
         homogeneous=homogeneous,
         runs=runs,
         input_bytes=input_bytes,
+        block=block,
+        norm=norm,
     )
     values = {
         "--width": max(widths),

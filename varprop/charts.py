@@ -114,10 +114,15 @@ def _verdict_cell(verdict: str, votes: dict[str, int]) -> Text:
     return Text(text, style=VERDICT_STYLE.get(verdict, ""))
 
 
-def _setup(result: SimulationResult, seeds: Sequence[int]) -> str:
-    """The settings every run of a comparison shares, for a title."""
+def _setup(result: SimulationResult, seeds: Sequence[int], *, blocks: bool = False) -> str:
+    """The settings every run of a comparison shares, for a title (``blocks``: the
+    block options too, when every run shares them, as in a grid)."""
+    from varprop.render import block_text
+
     c = result.config
     parts = [f"depth {c.depth}", f"width {c.width}", f"batch {c.batch}"]
+    if blocks and block_text(c):
+        parts.append(block_text(c))
     if c.bias_std and c.bias_std > 0:
         parts.append(f"bias std {c.bias_std:g}")
     if c.input != "normal":
@@ -197,7 +202,8 @@ def compare_table(
 
 def _compare_summary(aggs, labels, firsts, plain: bool, wide: bool) -> Table:
     many = len(aggs[0].seeds) > 1
-    table = _table(f"compare: {_setup(firsts[0], aggs[0].seeds)}")
+    shared = len({(r.config.block, r.config.norm, r.config.branch_scale) for r in firsts}) == 1
+    table = _table(f"compare: {_setup(firsts[0], aggs[0].seeds, blocks=shared)}")
     table.add_column("pair", overflow="fold")
     table.add_column("σ_w²", justify="right", no_wrap=True)
     for quantity in ("Var(h)\nL / 1", "grad\n1 / L"):
@@ -211,7 +217,7 @@ def _compare_summary(aggs, labels, firsts, plain: bool, wide: bool) -> Table:
     for agg, label, run in zip(aggs, labels, firsts, strict=True):
         mark = _glyph(STABLE_MARK, plain) + " " if agg.stable else "  "
         cells: list = [
-            Text.assemble((mark, "bold green"), label),
+            Text.assemble((mark, "bold green"), _pair_lines(label)),
             sci(log10_of(run.config.weight_var), 3),
         ]
         for band, theory, factor in (
@@ -234,6 +240,22 @@ def _compare_summary(aggs, labels, firsts, plain: bool, wide: bool) -> Table:
         ]
         table.add_row(*cells)
     return table
+
+
+def _pair_lines(label: str, width: int = 12) -> str:
+    """A pair's own blocks under it, wrapped at commas: he:relu / @residual, / layer."""
+    head, at, suffix = label.partition("@")
+    if not at:
+        return label
+    lines, line = [], "@"
+    for item in suffix.split(","):
+        piece = item if line == "@" else "," + item
+        if len(line) + len(piece) > width and line != "@":
+            lines.append(line + ",")
+            line = item
+        else:
+            line += piece
+    return "\n".join([head, *lines, line])
 
 
 def compare_layers_table(
@@ -317,7 +339,7 @@ def _chart(
     """One block of sparklines sharing a scale; ``origin`` is where colour drift counts from."""
     glyphs = DIGITS if plain else BLOCKS
     depth = max(len(r) for r in rows)
-    label_w = min(max(len(s) for s in labels), 18)
+    label_w = min(max(len(s) for s in labels), 26)
     tail_w = 8  # " 1.2e-15"
     cols = max(width - label_w - 1 - tail_w, 10)
     picks = _columns(depth, cols)
@@ -414,7 +436,7 @@ def grid_view(
 
     def build(plain: bool, width: int):
         cell_w = 11  # mark, label and a 6-wide number: 5 columns fit in 80
-        title = Text(f"grid: {_setup(first, seeds)}", style="italic")
+        title = Text(f"grid: {_setup(first, seeds, blocks=True)}", style="italic")
         table = Table(header_style="bold", box=box.SQUARE, show_lines=True, padding=0)
         table.add_column(" init", no_wrap=True)
         for act in acts:

@@ -150,6 +150,25 @@ class ByteSize(click.ParamType):
         return int(x)
 
 
+class BranchScale(click.ParamType):
+    """``--branch-scale``: a finite number > 0, or ``auto`` (1/sqrt(depth))."""
+
+    name = "ALPHA|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, float):
+            return value
+        from varprop.blocks import branch_alpha
+        from varprop.errors import VarpropError
+
+        text = str(value).strip().lower()
+        try:
+            branch_alpha(text, 1)
+        except VarpropError as e:
+            self.fail(str(e), param, ctx)
+        return "auto" if text == "auto" else float(text)
+
+
 # ---------------------------------------------------------------- shared options
 
 MAX_MEMORY_HELP = "Memory limit for the run, e.g. 4GiB (default: 90% of available)."
@@ -170,9 +189,31 @@ FAN_MODE_OPTION = click.option(
 )  # fmt: skip
 
 
+BLOCK_OPTIONS = [
+    click.option("--block", type=click.Choice(["plain", "residual"]), default="plain",
+                 show_default=True,
+                 help="plain: a = phi(N(h)), h = a W + b.  residual: x_l = x_(l-1) + "
+                      "alpha (phi(N(x_(l-1))) W + b), every width equal."),
+    click.option("--norm", type=click.Choice(["none", "layer", "rms", "batch"]),
+                 default="none", show_default=True,
+                 help="N before phi: layer (per sample, mean 0 var 1), rms (per sample, "
+                      "mean square 1), batch (per unit over the batch); eps 1e-5, no affine."),
+    click.option("--branch-scale", type=BranchScale(), default=None,
+                 help="alpha of a residual branch: a number > 0, or auto = 1/sqrt(depth) "
+                      "[default: 1]."),
+]  # fmt: skip
+
+
+def block_options(f):
+    """--block, --norm, --branch-scale (DESIGN.md "Blocks")."""
+    for option in reversed(BLOCK_OPTIONS):
+        f = option(f)
+    return f
+
+
 def common_run_options(f):
     """Options every sampling command shares (simulate, compare, grid)."""
-    options = [
+    options = [*BLOCK_OPTIONS,
         click.option("--depth", type=DEPTH, default=50, show_default=True,
                      help="Number of weight layers L."),
         click.option("--width", type=click.IntRange(min=1), default=512, show_default=True,
@@ -435,9 +476,9 @@ def list_(fmt, output) -> None:
 
 
 class PairType(click.ParamType):
-    """``INIT:ACT``, split at the first colon (``he:leaky-relu:0.2``, ``1.5:tanh``)."""
+    """``INIT:ACT[@BLOCKS]``, split at the first colon (``he:leaky-relu:0.2``, ``1.5:tanh``)."""
 
-    name = "INIT:ACT"
+    name = "INIT:ACT[@BLOCK,NORM,SCALE]"
 
     def convert(self, value, param, ctx):
         from varprop.errors import VarpropError
@@ -589,10 +630,17 @@ def compare(pairs, seeds, show_layers, every, chart, fmt, output, **run) -> None
     depth and a summary table: the variance ratio layer L / layer 1, the gradient
     ratio layer 1 / layer L, per-layer factors, theory beside them, and the verdicts.
 
+    A pair may carry its own blocks after an @: INIT:ACT@ITEM,ITEM,... where each item
+    is a block (plain, residual), a norm (none, layer, rms, batch) or a branch scale (a
+    number > 0, or auto = 1/sqrt(depth)), in any order; what a pair leaves out comes
+    from --block, --norm and --branch-scale.
+
     \b
       varprop compare he:relu xavier:relu xavier:tanh he:tanh --depth 50
       varprop compare he:relu 1.5:relu --layers --every 10
       varprop compare lecun:selu he:selu --seeds 5 --format json
+      varprop compare he:relu he:relu@residual he:relu@residual,auto he:relu@residual,layer
+      varprop compare he:relu@plain,batch he:relu@plain,layer --depth 30
     """
     from varprop.charts import compare_view
 
@@ -690,6 +738,7 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
 )
 @GAIN_OPTION
 @FAN_MODE_OPTION
+@block_options
 @click.option(
     "--every",
     type=click.IntRange(min=1),
@@ -711,7 +760,7 @@ def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:
       varprop theory --act relu --init he --depth 10000
     """
     from varprop.budget import check_theory
-    from varprop.meanfield import theory as predict
+    from varprop.meanfield.blocks import theory as predict
     from varprop.render import theory_csv, theory_table, to_json
 
     if init is not None and weight_var is not None:
@@ -751,8 +800,9 @@ def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:
     show_default=True,
     help="Depth over which the named initializers are judged.",
 )
+@block_options
 @output_options
-def recommend(act, bias_var, width, depth, fmt, output) -> None:  # fmt: skip
+def recommend(act, bias_var, width, depth, fmt, output, **blocks) -> None:  # fmt: skip
     """Which weight variance an activation needs, and which named init is closest.
 
     Criteria: forward (q = 1 a fixed point), edge of chaos (chi_1 = 1), Kumar (2017)
@@ -766,6 +816,15 @@ def recommend(act, bias_var, width, depth, fmt, output) -> None:  # fmt: skip
     from varprop.meanfield import recommend as advise
     from varprop.render import recommend_csv, recommend_table, to_json
 
+    block, norm, branch_scale = blocks["block"], blocks["norm"], blocks["branch_scale"]
+    if (block, norm, branch_scale) != ("plain", "none", None):
+        # The criteria (q = 1 fixed, chi_1 = 1, Kumar, torch gain) are plain-stack ones.
+        raise click.UsageError(
+            "recommend judges plain stacks without a norm only; for blocks compare "
+            "initializers with `varprop compare he:relu@residual,layer lsuv:relu@residual,layer` "
+            "or `varprop theory --block ... --norm ...` (got --block "
+            f"{block} --norm {norm} --branch-scale {branch_scale if branch_scale else 1})"
+        )
     with core_errors():
         result = advise(act, bias_var, width=width, depth=depth)
     if fmt == "json":

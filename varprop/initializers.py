@@ -180,6 +180,15 @@ BASES: dict[str, Initializer] = {
             reference="Saxe et al. 2013",
         ),
         Initializer(
+            name="lsuv",
+            summary="orthogonal, then each layer rescaled on the batch to Var(h) = 1 "
+            "(Mishkin & Matas 2015)",
+            rule=_scaled(1.0),
+            distribution="orthogonal",
+            reference="Mishkin & Matas 2015",
+            formula="1/E[phi^2] per layer, measured (Var(h) = 1)",
+        ),
+        Initializer(
             name="torch-default",
             formula="1/3, bias var 1/(3 fan_in)",
             display="PyTorch's default",

@@ -55,6 +55,19 @@ class Network:
     widths: tuple[int, ...]
     bias_std: float | None = None  # None: the initializer's own bias (zero for most)
     dtype: str = "float32"
+    block: str = "plain"  # plain | residual (see varprop.blocks)
+    norm: str = "none"  # none | layer | rms | batch (see varprop.norms)
+    branch_scale: float = 1.0  # alpha of a residual block
+
+    @property
+    def lsuv(self) -> bool:
+        """Whether the weights are rescaled on the batch (Mishkin & Matas 2015)."""
+        return self.init.name == "lsuv"
+
+    @property
+    def plain(self) -> bool:
+        """The textbook stack: plain blocks, no norm."""
+        return self.block == "plain" and self.norm == "none"
 
     @property
     def depth(self) -> int:
@@ -84,6 +97,7 @@ class RawStats:
     log10_weight_grad_norm: np.ndarray
     overflow_layer: int | None = None
     overflow_kind: str | None = None
+    lsuv: list | None = None  # per layer, varprop.blocks.Lsuv, for --init lsuv
 
 
 def hidden_widths(widths, width: int, depth: int) -> tuple[int, ...]:
@@ -103,6 +117,8 @@ def memory_estimate(
     *,
     distribution: str = "normal",
     homogeneous: bool = True,
+    block: str = "plain",
+    norm: str = "none",
 ) -> dict[str, int]:
     """Bytes a run allocates: weights, stored per-layer arrays, and working buffers.
 
@@ -129,6 +145,12 @@ def memory_estimate(
     if not homogeneous:
         # _phi_scaled holds up to ~77 bytes per element of one layer (measured, silu).
         parts["phi"] = 80 * batch * n_max
+    if block == "residual":
+        parts["work"] += 2 * batch * n_max * item  # the stream and the branch
+    if norm != "none":
+        # varprop.norms: one layer-sized temporary in the backward pass, and one float64
+        # scale vector per layer (per sample, or per unit for batch norm).
+        parts["norm"] = item * batch * n_max + 8 * max(batch, n_max) * (len(widths) - 1)
     return parts
 
 
@@ -157,10 +179,18 @@ def check_memory(
     *,
     distribution: str = "normal",
     homogeneous: bool = True,
+    block: str = "plain",
+    norm: str = "none",
 ) -> int:
     """Refuse, before allocating, a run that would not fit; return the estimate in bytes."""
     parts = memory_estimate(
-        widths, batch, dtype, distribution=distribution, homogeneous=homogeneous
+        widths,
+        batch,
+        dtype,
+        distribution=distribution,
+        homogeneous=homogeneous,
+        block=block,
+        norm=norm,
     )
     need = sum(parts.values())
     cap = available_memory() * 9 // 10 if limit is None else limit
@@ -431,14 +461,44 @@ def _run(
     else:
         weights = weight_cache.weights(net, seed, streams["weights"])
     try:
+        st.lsuv = [] if net.lsuv else None
         with np.errstate(all="ignore"):
-            stored, exps, ok_upto = _forward(
-                net, x0, weights, st, streams["bias"], progress, x0_exp=e0
-            )
-            if ok_upto == L:
-                _backward(
-                    net, x0, weights, stored, exps, st, streams["probe"], B, progress, x0_exp=e0
+            if net.plain:
+                stored, exps, ok_upto = _forward(
+                    net, x0, weights, st, streams["bias"], progress, x0_exp=e0
                 )
+                if ok_upto == L:
+                    _backward(
+                        net,
+                        x0,
+                        weights,
+                        stored,
+                        exps,
+                        st,
+                        streams["probe"],
+                        B,
+                        progress,
+                        x0_exp=e0,
+                    )
+            else:
+                from varprop import blocks
+
+                kept, ok_upto = blocks.forward(
+                    net, x0, weights, st, streams["bias"], progress, x0_exp=e0, lsuv=st.lsuv
+                )
+                if ok_upto == L:
+                    blocks.backward(
+                        net,
+                        x0,
+                        weights,
+                        kept,
+                        st,
+                        streams["probe"],
+                        B,
+                        progress,
+                        x0_exp=e0,
+                        lsuv=st.lsuv,
+                    )
     except BaseException:
         # Ctrl-C or an error: drop the draws not started yet, cached or not, or the
         # interpreter would wait for the pool threads to draw every layer before exiting.
@@ -470,6 +530,8 @@ def _input_batch(inputs: np.ndarray, dtype) -> tuple[np.ndarray, int]:
 
 def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp=0):
     """Fill the forward statistics; return (stored arrays, their exponents, layers done)."""
+    from varprop.blocks import _linear_out
+
     dtype = DTYPES[net.dtype]
     act, L, widths = net.act, net.depth, net.widths
     B = x0.shape[0]
@@ -491,15 +553,8 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp
         h = block[offset : offset + B * n].reshape(B, n)  # (B, n_l)
         offset += B * n
         np.matmul(x, weights[l], out=h)
-        eh = ex
-        bstd = net.layer_bias_std(l)
-        if bstd > 0:
-            b = _draw_bias(net, l, bias_rng, bstd, dtype)
-            # true h = 2**ex m + b; store it with eh = max(ex, 0) so neither term overflows
-            eh = max(ex, 0)
-            _scale(h, ex - eh)
-            _scale(b, -eh)
-            h += b
+        # + b_l, and the LSUV factor (varprop.blocks) for --init lsuv
+        eh = _linear_out(net, l, h, ex, bias_rng, st.lsuv, dtype)
         w = work[: h.size].reshape(h.shape)
         mean, square = _mean_and_square(h, w)
         if not math.isfinite(square):
@@ -710,5 +765,8 @@ def _backward(
         # delta_{l-1} = (delta_l @ W_l^T) * phi'(h_{l-1})
         nxt = deltas[(L - l + 1) % 2][: B * widths[l - 1]].reshape(B, widths[l - 1])
         d = np.matmul(d, weights[l].T, out=nxt)  # (B, n_{l-1})
+        if st.lsuv is not None:
+            d *= dtype(st.lsuv[l - 1].factor)
+            eg += st.lsuv[l - 1].shift
         d *= _dphi(act, dphi, stored[l - 2], buf[: d.size].reshape(d.shape))
         stored[l - 1] = None  # free layer l's array as soon as it is used

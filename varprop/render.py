@@ -104,8 +104,23 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
     )
     if c.input != "normal":
         title.append(f"  input {c.input}, {c.widths[0]} features")
+    blocks = block_text(c)
+    if blocks:
+        title.append(f"\n{blocks}")
+    lsuv = result.summary.lsuv
+    if lsuv:
+        its = [x["iterations"] for x in lsuv["layers"]]
+        title.append(
+            f"\nLSUV: every layer's Var(h) within {lsuv['tolerance']:g} of 1"
+            if lsuv["converged"]
+            else "\nLSUV: NOT every layer reached Var(h) within "
+            f"{lsuv['tolerance']:g} of 1 in {lsuv['max_iterations']} iterations"
+        )
+        title.append(f" ({sum(its)} rescalings, at most {max(its)} per layer)")
+    residual = c.block == "residual"
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("layer", "Var(h)", "theory", "mean(a)", "sat.", "RMS(δ)", "theory", "‖dL/dW‖"):
+    var_name = "Var(x)" if residual else "Var(h)"
+    for name in ("layer", var_name, "theory", "mean(a)", "sat.", "RMS(δ)", "theory", "‖dL/dW‖"):
         # fold, never "…": a narrow terminal wraps a number rather than hiding digits
         table.add_column(name, justify="right", overflow="fold", min_width=5)
     layers = result.layers
@@ -129,7 +144,18 @@ def simulate_table(result: SimulationResult, *, every: int = 1) -> Group:
             sci(s.log10_theory_grad_rms),
             stated(s.log10_weight_grad_norm, s.weight_grad_norm),
         )
-    return Group(title, table, summary_text(result), Text(LEGEND, style="dim"))
+    legend = LEGEND_RESIDUAL if residual else LEGEND_NORM if c.norm != "none" else LEGEND
+    return Group(title, table, summary_text(result), Text(legend, style="dim"))
+
+
+def block_text(c) -> str:
+    """``residual blocks, alpha 0.1, layer norm`` (empty for a plain stack)."""
+    parts = []
+    if getattr(c, "block", "plain") == "residual":
+        parts.append(f"residual blocks, alpha {num(c.branch_scale, 4)}")
+    if getattr(c, "norm", "none") != "none":
+        parts.append(f"{c.norm} norm before phi")
+    return ", ".join(parts)
 
 
 LEGEND = (
@@ -137,6 +163,18 @@ LEGEND = (
     "sat.: units in the flat part, or dead on the whole batch.  red/blue: above 1e2 / "
     "below 1e-2 times layer 1 (Var) or layer L (RMS(δ), where backprop starts); the "
     "verdicts use the same band on the last (Var) or first (RMS(δ)) layer."
+)
+
+
+LEGEND_NORM = (
+    "h = a W + b, a = phi(N(h)), δ = dL/dh (through the norm N).  theory: mean field, "
+    "infinite width and batch.  sat.: units in the flat part, or dead on the whole batch.  "
+    "red/blue: above 1e2 / below 1e-2 times layer 1 (Var) or layer L (RMS(δ))."
+)
+LEGEND_RESIDUAL = (
+    "x_l = x_(l-1) + alpha (a W + b), a = phi(N(x_(l-1))), δ = dL/dx; mean(a) and sat.: "
+    "the branch's a.  theory: mean field, infinite width.  red/blue: above 1e2 / below "
+    "1e-2 times layer 1 (Var) or layer L (RMS(δ))."
 )
 
 
@@ -162,9 +200,10 @@ def _percent(x: float | None) -> Text:
 def summary_text(result: SimulationResult) -> Text:
     """The verdict lines under a simulate table."""
     s, L = result.summary, result.config.depth
+    var_name = "Var(x)" if getattr(result.config, "block", "plain") == "residual" else "Var(h)"
     out = Text()
     for label, word, ratio, log10, factor in (
-        ("forward: ", s.forward, f"Var(h) layer {L} / layer 1", s.log10_preact_var_ratio,
+        ("forward: ", s.forward, f"{var_name} layer {L} / layer 1", s.log10_preact_var_ratio,
          s.forward_factor),
         ("backward:", s.backward, f"grad RMS layer 1 / layer {L}", s.log10_grad_rms_ratio,
          s.backward_factor),
@@ -238,7 +277,7 @@ def runs_json(results: Sequence[SimulationResult]) -> str:
     return to_json({"varprop_version": __version__, "runs": [r.to_dict() for r in results]})
 
 
-CSV_KEYS = ("init", "act", "seed")
+CSV_KEYS = ("init", "act", "seed", "block", "norm", "branch_scale")
 
 
 def layers_csv(results: Iterable[SimulationResult]) -> str:
@@ -247,7 +286,7 @@ def layers_csv(results: Iterable[SimulationResult]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([*CSV_KEYS, *LAYER_FIELDS])
     for r in results:
-        key = [getattr(r.config, k) for k in CSV_KEYS]
+        key = [_csv_value(getattr(r.config, k)) for k in CSV_KEYS]
         for layer in r.layers:
             writer.writerow([*key, *(_csv_value(getattr(layer, f)) for f in LAYER_FIELDS)])
     return buf.getvalue()
@@ -358,8 +397,11 @@ def theory_table(result, *, every: int = 1) -> Group:
         f"theory: {c.init} + {c.act}  depth {c.depth}  sigma_w^2 {num(c.weight_var)}  "
         f"sigma_b^2 {num(c.bias_var)}  E[a0^2] {num(c.input_second_moment)}  (infinite width)"
     )
+    if block_text(c):
+        title += f"\n{block_text(c)}"
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("layer", "q = Var(h)", "Var(a)", "chi", "RMS(δ)", "δ_l / δ_L"):
+    q_name = "q = Var(x)" if getattr(c, "block", "plain") == "residual" else "q = Var(h)"
+    for name in ("layer", q_name, "Var(a)", "chi", "RMS(δ)", "δ_l / δ_L"):
         table.add_column(name, justify="right", no_wrap=True)
     layers = result.layers
     top = layers[-1].log10_grad_rms

@@ -110,6 +110,9 @@ class Config(Stack):
     input_second_moment: float = 1.0
     fan_mode: str = "fan_in"
     gain: float = 1.0
+    block: str = "plain"  # plain | residual
+    norm: str = "none"  # none | layer | rms | batch
+    branch_scale: float = 1.0  # alpha of a residual branch (1 for plain blocks)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,7 @@ class Fix:
     kind: str
     act: str
     depth: int
-    init: str
+    init: str | None  # None: keep the run's init (a block fix)
     sigma_w2: float
     bias_var: float
     standardize: bool
@@ -170,6 +173,8 @@ class Fix:
     log10_forward_change: float | None = None
     log10_backward_change: float | None = None
     input_second_moment: float = 1.0
+    # Block options a residual or normalized stack changes instead: (flag, value) pairs.
+    options: tuple[tuple[str, str], ...] = ()
 
     @property
     def expect(self) -> dict[str, str]:
@@ -198,6 +203,9 @@ class Summary(Verdicts):
     theory_forward: str | None = None
     theory_backward: str | None = None
     theory_max_log10_error: float | None = None  # max |log10(measured / theory)|
+    # --init lsuv: {"tolerance", "max_iterations", "converged", "layers": [{"layer",
+    # "scale", "sigma_w2", "iterations", "var"}, ...]}; None for every other init.
+    lsuv: dict | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -272,6 +280,9 @@ class TheoryConfig(Stack):
     bias_std: float
     widths: tuple[int, ...] = ()
     input_second_moment: float = 1.0
+    block: str = "plain"
+    norm: str = "none"
+    branch_scale: float = 1.0
 
 
 @dataclass(frozen=True)

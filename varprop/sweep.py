@@ -38,19 +38,70 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class Pair:
-    """An initializer spec and an activation spec, as the user wrote them."""
+    """An initializer spec and an activation spec, as the user wrote them, and the
+    pair's own block options (None: the command's ``--block``/``--norm``/``--branch-scale``).
+    """
 
     init: str
     act: str
+    block: str | None = None
+    norm: str | None = None
+    branch_scale: float | str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.init}:{self.act}"
+        items = [x for x in (self.block, self.norm, self.branch_scale) if x is not None]
+        suffix = "@" + ",".join(f"{x:g}" if isinstance(x, float) else x for x in items)
+        return f"{self.init}:{self.act}" + (suffix if items else "")
+
+    def options(self) -> dict:
+        """The block options this pair sets, as keyword arguments of ``simulate``."""
+        names = ("block", "norm", "branch_scale")
+        return {k: getattr(self, k) for k in names if getattr(self, k) is not None}
+
+
+PAIR_SYNTAX = (
+    "write INIT:ACT or INIT:ACT@ITEM,ITEM,... with items a block (plain, residual), a norm "
+    "(none, layer, rms, batch) or a branch scale (a number > 0, or auto), e.g. he:relu, "
+    "he:relu@residual,layer,auto or he:relu@plain,batch"
+)
+
+
+def parse_blocks(text: str, suffix: str) -> dict:
+    """The items after a pair's @: ``residual,layer,auto`` -> block, norm, branch_scale."""
+    from varprop.blocks import BLOCKS, branch_alpha
+    from varprop.norms import NORMS
+
+    found: dict = {}
+    for raw in suffix.split(","):
+        item = raw.strip().lower()
+        if item in BLOCKS:
+            key, value = "block", item
+        elif item in NORMS:
+            key, value = "norm", item
+        else:
+            try:
+                branch_alpha(item, 1)
+            except VarpropError:
+                raise VarpropError(
+                    f"pair {text!r}: {raw.strip()!r} is not a block, a norm or a branch "
+                    f"scale; {PAIR_SYNTAX}"
+                ) from None
+            key, value = "branch_scale", item if item == "auto" else float(item)
+        if key in found:
+            raise VarpropError(f"pair {text!r} gives two {key.replace('_', ' ')}s; {PAIR_SYNTAX}")
+        found[key] = value
+    return found
 
 
 def parse_pair(text: str) -> Pair:
-    """``he:relu`` -> Pair("he", "relu"); raises VarpropError naming the valid choices."""
-    init, colon, act = str(text).strip().partition(":")
+    """``he:relu`` -> Pair("he", "relu"); ``he:relu@residual,layer`` adds the blocks.
+
+    Raises VarpropError naming the valid choices.
+    """
+    main, at, suffix = str(text).strip().partition("@")
+    blocks = parse_blocks(text, suffix) if at else {}
+    init, colon, act = main.partition(":")
     if not colon:
         raise VarpropError(
             f"pair {text!r} must be INIT:ACT, e.g. he:relu, xavier:tanh or 1.5:tanh; "
@@ -63,7 +114,7 @@ def parse_pair(text: str) -> Pair:
                 f"{kind}s: {init_choices() if kind == 'initializer' else _act_choices()}"
             )
         check(spec, f"pair {text!r}: ")
-    return Pair(init.strip(), act.strip())
+    return Pair(init.strip(), act.strip(), **blocks)
 
 
 def parse_names(text: str, kind: str) -> tuple[str, ...]:
@@ -175,7 +226,7 @@ def _run_all(pairs, seed, seeds, progress, options, cache, results, depth) -> No
             seed=seed + k,
             weight_cache=cache,
             progress=tick,
-            **options,
+            **(options | pairs[i].options()),
         )
         if progress is not None and done < 2 * depth:
             progress(2 * depth - done)  # an overflowed run skips the rest
@@ -302,6 +353,9 @@ class Aggregate:
     theory_log10_grad_rms_ratio: float | None
     overflowed: int  # seeds whose values left float range
     layers: tuple[LayerBand, ...]
+    block: str = "plain"
+    norm: str = "none"
+    branch_scale: float = 1.0
 
     @property
     def stable(self) -> bool:
@@ -311,6 +365,9 @@ class Aggregate:
         return {
             "init": self.init,
             "act": self.act,
+            "block": self.block,
+            "norm": self.norm,
+            "branch_scale": self.branch_scale,
             "seeds": list(self.seeds),
             "forward": self.forward,
             "backward": self.backward,
@@ -365,6 +422,9 @@ def aggregate(runs: Sequence[SimulationResult]) -> Aggregate:
         theory_log10_grad_rms_ratio=theory_bwd,
         overflowed=sum(s.overflow_layer is not None for s in summaries),
         layers=layers,
+        block=first.config.block,
+        norm=first.config.norm,
+        branch_scale=first.config.branch_scale,
     )
 
 

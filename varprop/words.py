@@ -34,9 +34,12 @@ SOURCES = {
 def fix_args(fix: Fix) -> list[str]:
     """The options that replace the run's init / bias / standardize options."""
     args = ["--standardize"] if fix.standardize else []
-    args += ["--init", fix.init]
-    if fix.bias_var != 0 or fix.replaces_bias:
-        args += ["--bias-var", f"{fix.bias_var:g}"]
+    if fix.init is not None:
+        args += ["--init", fix.init]
+        if fix.bias_var != 0 or fix.replaces_bias:
+            args += ["--bias-var", f"{fix.bias_var:g}"]
+    for flag, value in fix.options:
+        args += [flag, value]
     return args
 
 
@@ -59,6 +62,12 @@ def fix_text(fix: Fix) -> str:
     name = DISPLAY.get(fix.init)
     how = f"{name} ({setting})" if name else setting
     command = " ".join(fix_args(fix))
+    if fix.options:
+        why = BLOCK_REASONS.get(fix.source, "")
+        return (
+            f"{why}{command} keeps this {fix.act} stack stable both ways over {fix.depth} "
+            "layers in theory"
+        )
     first = "standardize the input, then " if fix.standardize else ""
     if fix.kind == "stable":
         return (
@@ -72,6 +81,13 @@ def fix_text(fix: Fix) -> str:
         f"({fix.expect_backward}): {command}"
     )
 
+
+BLOCK_REASONS = {
+    "residual": "each residual block adds its branch's variance to the stream; ",
+    "batch": (
+        "BatchNorm multiplies the gradient by E[phi'^2]/Var[phi] per layer (Yang et al. 2019); "
+    ),
+}
 
 LIMITS = {
     "finite-width": (

@@ -10,6 +10,7 @@ One concern a module:
 - :mod:`~varprop.meanfield.candidates`: every setting judged over the stack; the fix.
 - :mod:`~varprop.meanfield.recommendation`: :func:`recommend` (facts; the sentences
   are the rendering layer's, :mod:`varprop.words`).
+- :mod:`~varprop.meanfield.blocks`: residual and normalized blocks, LSUV (DESIGN "Blocks").
 
 The names below are the package's public surface (and what the rest of varprop imports).
 """
