@@ -375,7 +375,7 @@ def test_recommend_shape_and_named_inits():
     assert rows["torch-default"]["sigma_w2"] == pytest.approx(1 / 3)
     assert rows["torch-default"]["bias_var"] == pytest.approx(1 / (3 * 512))
     assert rows["he"]["verdict"] == "stable"
-    assert rows["xavier"]["verdict"] == "vanishing/vanishing"
+    assert rows["xavier"]["verdict"] == "vanishing, vanishing"
     # Per-layer factors are geometric means over the stack: Xavier halves q per layer.
     assert rows["he"]["forward_factor"] == 1.0 and rows["he"]["grad_factor"] == 1.0
     assert rows["xavier"]["forward_factor"] == pytest.approx(0.5, rel=1e-9)

@@ -479,6 +479,17 @@ CRITERION_TITLES = {
 }
 
 
+SHORT = {"stable": "ok", "power-law": "pow", "vanishing": "van", "exploding": "exp",
+         "saturated": "sat", "overflow": "ovf", "unknown": "?"}  # fmt: skip
+
+
+def short_verdicts(i) -> str:
+    """A named init's two verdicts in a narrow column: ``stable`` or ``van/van``."""
+    if i.verdict == "stable":
+        return "stable"
+    return f"{SHORT.get(i.forward, i.forward)}/{SHORT.get(i.backward, i.backward)}"
+
+
 def recommend_table(result) -> Group:
     """Criteria, then every named initializer against the activation, then the answer."""
     criteria_title = Text(
@@ -518,8 +529,8 @@ def recommend_table(result) -> Group:
         style="bold",
     )
     inits = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("init", "sigma_w^2", "Var x/layer", "RMS(δ) x/layer", "q*", "verdict"):
-        inits.add_column(name, justify="left" if name in ("init", "verdict") else "right")
+    for name in ("init", "sigma_w^2", "Var x/layer", "RMS(δ) x/layer", "q*", "fwd/bwd"):
+        inits.add_column(name, justify="left" if name in ("init", "fwd/bwd") else "right")
     for i in result.inits:
         good = i.verdict == "stable"
         inits.add_row(
@@ -528,7 +539,7 @@ def recommend_table(result) -> Group:
             num(i.forward_factor, 3),
             num(i.grad_factor, 3),
             num(i.q_star, 3),
-            Text(i.verdict, VERDICT_STYLE.get(i.verdict.split("/")[0], "")),
+            Text(short_verdicts(i), VERDICT_STYLE.get(i.forward, "")),
         )
     answer = Text("best: ", style="bold")
     if result.best is None:

@@ -94,5 +94,5 @@ def _init_verdict(act: Activation, c: Candidate, depth: int) -> InitVerdict:
         chi_1=finite_or_none(fp.chi_1),
         forward=j.forward.word,
         backward=j.backward.word,
-        verdict="stable" if j.stable else f"{j.forward.word}/{j.backward.word}",
+        verdict="stable" if j.stable else f"{j.forward.word}, {j.backward.word}",
     )
