@@ -54,6 +54,8 @@ SATURATED = 0.5
 # How far a last layer's saturated fraction may move between seeds (a robust verdict
 # keeps its word when it does).
 SATURATION_MARGIN = 0.1
+# Below this change (decades) a curve counts as flat when its robustness is probed.
+FLAT_CHANGE = 1e-3
 
 STABLE, POWER_LAW, VANISHING, EXPLODING = "stable", "power-law", "vanishing", "exploding"
 SATURATED_WORD, OVERFLOW, UNKNOWN = "saturated", "overflow", "unknown"
@@ -158,10 +160,13 @@ def judge(
     ``overflow``, whatever its stated log10 values do.
 
     ``noise`` (one sd of a curve's log10 change, e.g. across seeds at finite width)
-    asks whether the words are *robust*: unchanged when a drift of +-3 sd, growing
-    linearly from layer 1 to layer L, is added to each curve, and the saturated fraction
-    is moved by +-SATURATION_MARGIN.  Theory's curves are judged this way before a fix
-    promises what a finite-width run will show.
+    asks whether the words are *robust*: unchanged when each curve's change from layer 1
+    is moved by +-3 sd, and the saturated fraction by +-SATURATION_MARGIN.  A curve is
+    moved by stretching its deviations from layer 1 (its shape, and so a power law or a
+    settling curve, stays what it is); a flat one (|change| < FLAT_CHANGE, where a
+    stretch would only magnify rounding) by adding a drift growing linearly to +-3 sd.
+    Theory's curves are judged this way before a fix promises what a finite-width run
+    will show.
     """
 
     def forward_word(drift: float = 0.0, sat_shift: float = 0.0) -> Trend:
@@ -186,8 +191,14 @@ def judge(
 
 
 def _drifted(values: Sequence[float | None], drift: float) -> list[float | None]:
-    """The curve plus a drift growing linearly from 0 at layer 1 to ``drift`` at L."""
+    """The curve with its change from layer 1 to L moved by ``drift`` decades."""
     n = len(values)
-    if drift == 0.0 or n < 2:
+    if drift == 0.0 or n < 2 or values[0] is None or values[-1] is None:
         return list(values)
-    return [None if v is None else v + drift * i / (n - 1) for i, v in enumerate(values)]
+    v0, change = values[0], values[-1] - values[0]
+    if not (math.isfinite(v0) and math.isfinite(change)):
+        return list(values)
+    if abs(change) < FLAT_CHANGE:
+        return [None if v is None else v + drift * i / (n - 1) for i, v in enumerate(values)]
+    factor = (change + drift) / change
+    return [None if v is None else v0 + (v - v0) * factor for v in values]

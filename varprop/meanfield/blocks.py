@@ -86,15 +86,12 @@ from varprop.judge import judge
 from varprop.meanfield.fixedpoints import phase
 from varprop.meanfield.gaussian import derivative_second_moment, mean, second_moment
 from varprop.meanfield.recursion import Prediction
-from varprop.meanfield.stack import build_network
+from varprop.meanfield.stack import build_network, theory_config, theory_layers
 from varprop.network import Network
 from varprop.norms import EPS
 from varprop.results import (
-    TheoryConfig,
-    TheoryLayer,
     TheoryResult,
     TheorySummary,
-    finite_or_none,
     ratio_fields,
 )
 
@@ -330,38 +327,10 @@ def theory(
             param="--input-second-moment",
         )
     pred = predict_blocks(net, m0)
-    layers = tuple(
-        TheoryLayer(
-            layer=i + 1,
-            preact_mean=0.0,
-            preact_var=finite_or_none(pred.preact_var[i]),
-            act_mean=finite_or_none(pred.act_mean[i]),
-            act_var=finite_or_none(pred.act_var[i]),
-            chi=finite_or_none(pred.chi[i]),
-            grad_rms=finite_or_none(pred.grad_rms[i]),
-            log10_preact_var=finite_or_none(pred.log10_preact_var[i]),
-            log10_act_var=finite_or_none(pred.log10_act_var[i]),
-            log10_grad_rms=finite_or_none(pred.log10_grad_rms[i]),
-        )
-        for i in range(net.depth)
-    )
+    layers = theory_layers(pred)
+    config = theory_config(net, pred, width, m0, block=block, norm=norm, branch_scale=alpha)
     from varprop import __version__
 
-    sw2, sb2 = float(pred.sigma_w2[-1]), float(pred.sigma_b2[-1])
-    config = TheoryConfig(
-        init=net.init.name,
-        act=net.act.label,
-        depth=net.depth,
-        width=width,
-        weight_var=sw2,
-        bias_var=sb2,
-        bias_std=math.sqrt(sb2),
-        widths=net.widths,
-        input_second_moment=m0,
-        block=block,
-        norm=norm,
-        branch_scale=alpha,
-    )
     return TheoryResult(__version__, config, layers, _summary(layers, net))
 
 

@@ -140,21 +140,11 @@ def theory(
     )
     m0 = check_var(input_second_moment, "input second moment", "--input-second-moment")
     pred = predict(net, m0)
-    layers = _theory_layers(pred)
-    sw2, sb2 = float(pred.sigma_w2[-1]), float(pred.sigma_b2[-1])
+    layers = theory_layers(pred)
+    config = theory_config(net, pred, width, m0)
+    sw2, sb2 = config.weight_var, config.bias_var
     from varprop import __version__
 
-    config = TheoryConfig(
-        init=net.init.name,
-        act=net.act.label,
-        depth=net.depth,
-        width=width,
-        weight_var=sw2,
-        bias_var=sb2,
-        bias_std=math.sqrt(sb2),
-        widths=net.widths,
-        input_second_moment=m0,
-    )
     # Layers 2..L share sigma_w^2 and sigma_b^2 on uniform stacks; the map from q_1 on
     # is the last layer's.  q_1 beyond float range starts the analysis at 1e+-300.
     q1 = float(pred.preact_var[0])
@@ -173,7 +163,24 @@ def theory(
     )
 
 
-def _theory_layers(pred: Prediction) -> tuple[TheoryLayer, ...]:
+def theory_config(net: Network, pred: Prediction, width: int, m0: float, **blocks) -> TheoryConfig:
+    """What was predicted: the last layer's sigma_w^2 and sigma_b^2, and the stack."""
+    sw2, sb2 = float(pred.sigma_w2[-1]), float(pred.sigma_b2[-1])
+    return TheoryConfig(
+        init=net.init.name,
+        act=net.act.label,
+        depth=net.depth,
+        width=width,
+        weight_var=sw2,
+        bias_var=sb2,
+        bias_std=math.sqrt(sb2),
+        widths=net.widths,
+        input_second_moment=m0,
+        **blocks,
+    )
+
+
+def theory_layers(pred: Prediction) -> tuple[TheoryLayer, ...]:
     f = finite_or_none
     cols = (
         pred.preact_var.tolist(),
