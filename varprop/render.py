@@ -162,7 +162,8 @@ LEGEND = (
     "h = a W + b, a = phi(h), δ = dL/dh.  theory: mean field, infinite width.  "
     "sat.: units in the flat part, or dead on the whole batch.  red/blue: above 1e2 / "
     "below 1e-2 times layer 1 (Var) or layer L (RMS(δ), where backprop starts); the "
-    "verdicts use the same band on the last (Var) or first (RMS(δ)) layer."
+    "verdicts use the same band on the last (Var) or first (RMS(δ)) layer; an "
+    "algebraic drift (l^p) reads power-law."
 )
 
 
