@@ -218,3 +218,30 @@ def test_examples_run():
         out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
         assert out.returncode == 0, out.stderr
         assert script.read_text().startswith(f'"""python examples/{script.name}')
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--bias-var", "-1"],
+        ["--bias-var", "nan"],
+        ["--bias-var", "0.1", "--bias-std", "0.3"],
+    ],
+)
+@pytest.mark.parametrize("command", [["simulate"], ["compare", "he:relu"], ["grid"]])
+def test_bias_var_bad_input(runner, command, args):
+    r = runner.invoke(cli, [*command, *args, "--depth", "2", "--width", "4", "--batch", "2"])
+    assert r.exit_code == 2, r.output
+    lines = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and "bias" in lines[0]
+    assert "Traceback" not in r.output
+
+
+def test_bias_var_is_the_variance(runner):
+    d = strict_json(
+        runner.invoke(
+            cli,
+            ["simulate", "--bias-var", "0.25", "--depth", "2", "--width", "4", "--format", "json"],
+        ).stdout
+    )
+    assert d["config"]["bias_std"] == 0.5
