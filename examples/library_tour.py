@@ -14,7 +14,8 @@ print(f"xavier + relu over {run.config.depth} layers: forward {run.summary.forwa
 for layer in run.layers[::10]:
     print(f"  layer {layer.layer:2d}: Var(h) {layer.preact_var:.3e} "
           f"(theory {layer.theory_preact_var:.3e}), grad RMS {layer.grad_rms:.3e}")  # fmt: skip
-print("  fix:", run.summary.fix)
+fix = run.summary.fix.to_dict()  # what to run instead, and what it will show
+print("  fix:", " ".join(fix["args"]), "->", fix["expect"])
 
 # He vs Xavier for ReLU: the per-layer variance factor, measured and predicted.
 for init in ("he", "xavier"):
@@ -25,8 +26,9 @@ for init in ("he", "xavier"):
 
 # An activation without a textbook init.
 advice = varprop.recommend("gelu")
-print(f"gelu: best sigma_w^2 = {advice.best_sigma_w2:.3f} ({advice.best_criterion}); "
-      f"stable fixed point: {advice.criteria[0].stable}")  # fmt: skip
+best = advice.best.to_dict()
+print(f"gelu: {' '.join(best['args'])} ({advice.best_criterion}) -> {best['expect']}; "
+      f"q = 1 a stable fixed point: {advice.criteria[0].stable}")  # fmt: skip
 
 # Everything above is also plain JSON, exactly what `--format json` prints.
 assert run.to_dict()["summary"]["forward"] == run.summary.forward
