@@ -167,16 +167,14 @@ def simulate(
 
 
 def _bias_std(bias_std: float | None, bias_var: float | None) -> float | None:
-    """The bias std from whichever of the two the caller gave."""
+    """The bias std from whichever of the two the caller gave (checked like theory's)."""
     if bias_var is None:
         return bias_std
     if bias_std is not None:
         raise VarpropError("give --bias-var or --bias-std, not both", param="--bias-var")
-    if not (isinstance(bias_var, int | float) and math.isfinite(bias_var) and bias_var >= 0):
-        raise VarpropError(
-            f"bias variance must be a finite number >= 0, got {bias_var!r}", param="--bias-var"
-        )
-    return math.sqrt(bias_var)
+    from varprop.meanfield.stack import check_var
+
+    return math.sqrt(check_var(bias_var, "bias variance", "--bias-var"))
 
 
 def with_blocks(net: Network, block, norm, branch_scale, batch: int | None) -> Network:
@@ -417,24 +415,16 @@ def summarize(
     batch: int = 256,
 ) -> Summary:
     """Verdicts (varprop.judge's one rule), total ratios, theory's verdicts and the fix."""
-    from varprop.meanfield import RunFacts, fix_for, noise_decades, saturated_fraction
+    from varprop.meanfield import RunFacts, fix_for, judge_prediction
 
-    bounded = net.act.saturation == "flat"
     measured = judge(
         [_log10_or_zero(s.log10_preact_var, s.preact_var) for s in layers],
         [_log10_or_zero(s.log10_grad_rms, s.grad_rms) for s in layers],
         saturated_frac=layers[-1].saturated_frac,
-        bounded=bounded,
+        bounded=net.act.saturation == "flat",
         overflow=raw.overflow_kind,
     )
-    q_last = float(prediction.preact_var[-1])
-    theory = judge(
-        prediction.log10_preact_var.tolist(),
-        prediction.log10_grad_rms.tolist(),
-        saturated_frac=saturated_fraction(net.act, q_last) if math.isfinite(q_last) else None,
-        bounded=bounded,
-        noise=noise_decades(net.widths),
-    )
+    theory = judge_prediction(net.act, prediction, net.widths)
     bias_var = 0.0 if user_bias_std is None else user_bias_std**2
     if not measured.stable and not net.plain:
         fix = block_fix(net, input_second_moment, batch)
@@ -497,7 +487,7 @@ BLOCK_FLAGS = {"block": "--block", "norm": "--norm", "branch_scale": "--branch-s
 def block_fix(net: Network, input_second_moment: float, batch: int):
     """The structured fix of an unstable residual or BatchNorm stack: the first change of
     :data:`BLOCK_CHANGES` whose theory is robustly stable both ways, or None."""
-    from varprop.meanfield import noise_decades, saturated_fraction
+    from varprop.meanfield import judge_prediction
 
     key = "residual" if net.block == "residual" else "batch" if net.norm == "batch" else None
     for change in BLOCK_CHANGES.get(key, ()):
@@ -509,15 +499,7 @@ def block_fix(net: Network, input_second_moment: float, batch: int):
             )
         except VarpropError:
             continue
-        p = predict_any(other, input_second_moment)
-        q_last = float(p.preact_var[-1])
-        j = judge(
-            p.log10_preact_var.tolist(),
-            p.log10_grad_rms.tolist(),
-            saturated_frac=saturated_fraction(net.act, q_last) if math.isfinite(q_last) else None,
-            bounded=net.act.saturation == "flat",
-            noise=noise_decades(net.widths),
-        )
+        j = judge_prediction(net.act, predict_any(other, input_second_moment), net.widths)
         if j.stable and j.robust:
             return Fix(
                 kind="stable",

@@ -17,7 +17,7 @@ The names below are the package's public surface (and what the rest of varprop i
 
 from __future__ import annotations
 
-from varprop.meanfield.candidates import RunFacts, fix_for, noise_decades
+from varprop.meanfield.candidates import RunFacts, fix_for, judge_prediction, noise_decades
 from varprop.meanfield.fixedpoints import (
     FixedPoint,
     edge_of_chaos,
@@ -54,6 +54,7 @@ __all__ = [
     "fix_for",
     "fixed_point",
     "fixed_points",
+    "judge_prediction",
     "kernel",
     "mean",
     "noise_decades",

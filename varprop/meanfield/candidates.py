@@ -89,7 +89,11 @@ def judge_setting(
 ) -> Judgement:
     """Theory's verdicts for one stack, from its real start."""
     net = Network(init, act, widths, math.sqrt(bias_var))
-    p = predict(net, input_second_moment)
+    return judge_prediction(act, predict(net, input_second_moment), widths)
+
+
+def judge_prediction(act: Activation, p, widths: tuple[int, ...]) -> Judgement:
+    """Theory's verdicts of a prediction (any block), with its robustness at the width."""
     q_last = float(p.preact_var[-1])
     sat = saturated_fraction(act, q_last) if math.isfinite(q_last) else None
     return judge(
