@@ -8,27 +8,8 @@ from __future__ import annotations
 
 import math
 
+from varprop.initializers import BASES
 from varprop.results import Fix
-
-# Display names of the named initializers (the registry names are what --init takes).
-DISPLAY = {
-    "he": "He",
-    "lecun": "LeCun",
-    "xavier": "Xavier",
-    "orthogonal": "orthogonal",
-    "normal": "N(0, 1)",
-    "keras-default": "Keras' default",
-    "flax-default": "Flax's default",
-    "torch-default": "PyTorch's default",
-}
-
-SOURCES = {
-    "forward": "keeps q = 1 a fixed point",
-    "edge_of_chaos": "sits at the edge of chaos",
-    "kumar": "follows Kumar (2017)",
-    "torch_gain": "follows PyTorch's gain",
-    "sweep": "is the best of a sweep",
-}
 
 
 def fix_args(fix: Fix) -> list[str]:
@@ -59,7 +40,8 @@ def fix_text(fix: Fix) -> str:
     setting = f"sigma_w^2 = {fix.sigma_w2:.4g}"
     if fix.bias_var:
         setting += f", sigma_b^2 = {fix.bias_var:g}"
-    name = DISPLAY.get(fix.init)
+    named = BASES.get(fix.init or "")
+    name = named.display if named is not None and named.display else None
     how = f"{name} ({setting})" if name else setting
     command = " ".join(fix_args(fix))
     if fix.options:
