@@ -1,5 +1,8 @@
 """The block options on the command line: JSON contract, compare's pair syntax, bad input."""
 
+import csv
+import io
+
 import pytest
 from support import invoke, strict_json
 
@@ -63,9 +66,17 @@ def test_compare_puts_plain_residual_auto_and_prenorm_side_by_side():
     assert [(r["config"]["block"], r["config"]["norm"], r["config"]["branch_scale"])
             for r in runs] == [("plain", "none", 1.0), ("residual", "none", 1.0),
                                ("residual", "none", 0.5), ("residual", "layer", 1.0)]  # fmt: skip
-    csv = invoke("compare", *pairs, *SMALL, "--format", "csv").stdout.splitlines()
-    assert csv[0].startswith("init,act,seed,block,norm,branch_scale,layer,")
-    assert csv[1 + 4 * 2].startswith("he,relu,0,residual,none,0.5,1,")
+    text = invoke("compare", *pairs, *SMALL, "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    row = rows[4 * 2]
+    assert text.startswith("pair,init,act,")
+    assert (row["pair"], row["block"], row["norm"], row["branch_scale"], row["layer"]) == (
+        "he:relu@residual,auto",
+        "residual",
+        "none",
+        "0.5",
+        "1",
+    )
 
 
 def test_pair_block_overrides_the_command_option():

@@ -31,7 +31,8 @@ from varprop.activations import LINEAR_BEYOND as FAR
 from varprop.api import build
 from varprop.cli import cli
 from varprop.network import DTYPES, run, seeds_for
-from varprop.render import layers_csv, num, sci, simulate_json, simulate_table
+from varprop.render import View, render
+from varprop.render.numbers import num, sci
 from varprop.results import LAYER_FIELDS
 
 NON_FINITE = re.compile(r"\b(nan|inf|infinity)\b", re.IGNORECASE)
@@ -261,16 +262,16 @@ def test_normal_relu_depth_500_reports_the_explosion_with_figures():
 def test_no_nan_or_inf_in_any_format(options):
     for name in [*NAMES, "leaky-relu:3"]:
         r = varprop.simulate(act=name, width=16, batch=8, **options)
-        text = simulate_json(r)
+        text = render(r, "json")
         strict_json(text)
         assert finite_text(text), name
-        assert finite_text(layers_csv([r])), name
+        assert finite_text(render(r, "csv")), name
         assert finite_text(_table_text(r)), name
 
 
 def _table_text(result, every=1) -> str:
     console = Console(file=io.StringIO(), width=200, color_system=None)
-    console.print(simulate_table(result, every=every))
+    console.print(render(result, "table", View(every=every)))
     return console.file.getvalue()
 
 
@@ -294,8 +295,8 @@ def test_same_seed_same_bytes_across_runs_and_processes(dtype):
 
 def test_table_json_and_csv_state_the_same_numbers():
     r = varprop.simulate(init="xavier", act="tanh", depth=12, width=32, batch=16, seed=5)
-    doc = strict_json(simulate_json(r))
-    rows = list(csv.DictReader(io.StringIO(layers_csv([r]))))
+    doc = strict_json(render(r, "json"))
+    rows = list(csv.DictReader(io.StringIO(render(r, "csv"))))
     assert len(rows) == len(doc["layers"])
     for row, layer in zip(rows, doc["layers"], strict=True):
         for field in LAYER_FIELDS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -11,9 +12,10 @@ from rich.console import Console
 from support import invoke, strict_json
 
 import varprop
-from varprop.charts import _grid_number, grid_view
 from varprop.network import WeightCache
-from varprop.sweep import Band, grid_pairs, run_pairs
+from varprop.render import render as render_as
+from varprop.render.runs import grid_number
+from varprop.sweep import Band, Runs, grid_pairs, run_pairs
 
 SMALL = ["--depth", "10", "--width", "64", "--batch", "32"]
 
@@ -91,7 +93,7 @@ def test_grid_plain_and_terminal_glyphs(default_grid):
     plain = render(grid_view(groups, inits, acts), width=100)
     assert len(re.findall(r"\*(ok|van|exp|sat) ", plain)) == 3 and "★" not in plain
     term = render(grid_view(groups, inits, acts), width=100, terminal=True)
-    assert term.count("★var") == 3
+    assert len(re.findall(r"★(ok|van|exp|sat|pow) ", term)) == 3
 
 
 def test_grid_marks_saturation(default_grid):
@@ -103,10 +105,10 @@ def test_grid_marks_saturation(default_grid):
 
 
 def test_grid_numbers():
-    assert _grid_number(Band(-12.345, -13.0, -12.0, 2), 0) == " -12.3"
-    assert _grid_number(Band(118.4, 118.4, 118.4, 1), 0) == "  +118"
-    assert _grid_number(Band(None, None, None, 0), 1) == "  ovfl"  # left float range
-    assert _grid_number(Band(None, None, None, 0), 0) == "     -"
+    assert grid_number(Band(-12.345, -13.0, -12.0, 2), 0) == " -12.3"
+    assert grid_number(Band(118.4, 118.4, 118.4, 1), 0) == "  +118"
+    assert grid_number(Band(None, None, None, 0), 1) == "  ovfl"  # left float range
+    assert grid_number(Band(None, None, None, 0), 0) == "     -"
 
 
 def test_grid_seeds_json_and_table():
@@ -126,7 +128,15 @@ def test_grid_csv():
     result = invoke("grid", "--inits", "he", "--acts", "relu,tanh", "--format", "csv", *SMALL)
     lines = result.stdout.splitlines()
     assert len(lines) == 1 + 2 * 10
-    assert lines[1].startswith("he,relu,0,plain,none,1.0,1,")
+    row = next(csv.DictReader(lines))
+    assert (row["pair"], row["init"], row["act"], row["seed"], row["layer"]) == (
+        "he:relu",
+        "he",
+        "relu",
+        "0",
+        "1",
+    )
+    assert row["forward"] == "stable" and row["block"] == "plain"
 
 
 @pytest.mark.parametrize(
@@ -169,3 +179,9 @@ def test_grid_literature_verdicts():
     tanh = next(r for r in runs if r["config"]["init"] == "xavier" and r["config"]["act"] == "tanh")
     assert tanh["summary"]["forward"] == "power-law"
     assert not {"xavier:relu", "normal:tanh", "torch-default:relu"} & stable
+
+
+def grid_view(groups, inits, acts):
+    labels = tuple(f"{i}:{a}" for i in inits for a in acts)
+    runs = Runs("grid", tuple(map(tuple, groups)), labels, tuple(inits), tuple(acts))
+    return render_as(runs, "table")

@@ -85,10 +85,13 @@ def test_recommend_gelu_warns_plainly(runner):
     r = runner.invoke(cli, ["recommend", "--act", "gelu"])
     assert r.exit_code == 0, r.output
     out = r.stdout
-    assert "UNSTABLE" in out
+    forward = next(line for line in out.splitlines() if "forward (q=1 fixed)" in line)
+    assert " NO " in forward  # its fixed point is unstable
     assert "--bias-var" in out  # what to do instead
     he = next(line for line in out.splitlines() if line.split()[:1] == ["he"])
     assert he.split()[-1] == "van/van"  # He: both verdicts vanishing
+    explained = runner.invoke(cli, ["recommend", "--act", "gelu", "--explain"]).stdout
+    assert "UNSTABLE" in explained and "UNSTABLE" not in out  # the derivation, once asked
 
 
 @pytest.mark.parametrize(("act", "best"), [("relu", "he"), ("selu", "lecun")])

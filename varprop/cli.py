@@ -46,6 +46,16 @@ class RegistryName(click.ParamType):
             self.fail(str(e), param, ctx)
         return value
 
+    def shell_complete(self, ctx, param, incomplete):
+        """The registry's names that start with what is typed (bash, zsh, fish)."""
+        return _complete(self._names(), incomplete)
+
+
+def _complete(names, incomplete: str, prefix: str = "") -> list:
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(prefix + n) for n in names if n.startswith(incomplete)]
+
 
 def _act_lookup():
     from varprop.activations import get_activation
@@ -171,6 +181,12 @@ class BranchScale(click.ParamType):
 
 # ---------------------------------------------------------------- shared options
 
+EVERY_OPTION = click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Show every K-th layer (first and last always) [default: about 20 layers].",
+)
 MAX_MEMORY_HELP = "Memory limit for the run, e.g. 4GiB (default: 90% of available)."
 
 DEPTH = click.IntRange(min=1)
@@ -264,7 +280,8 @@ def seeds_option(f):
 
 
 def output_options(f):
-    """``--format`` and ``--output``; the target is checked before the command runs."""
+    """``--format``, ``--output`` and ``--explain``; the target is checked before the
+    command runs."""
 
     @functools.wraps(f)
     def checked(*args, **kwargs):
@@ -273,59 +290,70 @@ def output_options(f):
         kwargs["output"] = check_target(kwargs["output"], (kwargs.get("input"),))
         return f(*args, **kwargs)
 
-    checked = click.option(
-        "--output",
-        "-o",
-        type=str,
-        default=None,
-        metavar="PATH",
-        help="Write to this file (whole or not at all) instead of stdout (- is stdout).",
-    )(checked)
+    from varprop.render import FORMATS
+
+    options = [
+        click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default="table",
+                     show_default=True, help="table for people, json or csv for scripts."),
+        click.option("--output", "-o", type=str, default=None, metavar="PATH",
+                     help="Write to this file (whole or not at all) instead of stdout (- is "
+                          "stdout)."),
+        click.option("--explain", is_flag=True,
+                     help="Table: add the full legend and the reasoning behind the advice."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        checked = option(checked)
+    return checked
+
+
+def summary_option(f):
+    """``--summary``: the csv format's one row per run (the commands that sample)."""
+
+    @functools.wraps(f)
+    def checked(*args, **kwargs):
+        if kwargs["summary"] and kwargs["fmt"] != "csv":
+            raise click.UsageError("--summary is a csv form: give it with --format csv")
+        return f(*args, **kwargs)
+
     return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(["table", "json", "csv"]),
-        default="table",
-        show_default=True,
-        help="table for people, json or csv for scripts.",
-    )(checked)
+        "--summary", is_flag=True,
+        help="With --format csv: one row per run (its figures, verdicts and fix) instead of "
+             "one per layer.",
+    )(checked)  # fmt: skip
 
 
 # ---------------------------------------------------------------- output
 
 
+# Piped output and files: a fixed width, unless COLUMNS says otherwise.
+PIPE_WIDTH = 100
+
+
+def show(result, fmt: str, output: str | None, **view) -> None:
+    """Every command's one output call: ``result`` in format ``fmt``, printed or written."""
+    from varprop.render import View, render
+
+    emit(render(result, fmt, View(**view)), output)
+
+
 def emit(renderable, output: str | None) -> None:
     """Print to stdout, or write ``output`` atomically (temp file, then rename).
 
-    A stdout that cannot encode Unicode gets the ASCII rendering; one that cannot be
-    written at all is an OutputError (exit 2, one line).
+    A renderable is laid out for where it goes: the terminal's width (COLUMNS honoured)
+    and colours, or PIPE_WIDTH and plain ASCII for a pipe or a file; no line ends in
+    spaces.  A stdout that cannot encode Unicode gets the ASCII rendering; one that
+    cannot be written at all is an OutputError (exit 2, one line).
     """
     from varprop import output as out
 
     if output is not None:
-        text = renderable if isinstance(renderable, str) else _capture(renderable)
+        text = renderable if isinstance(renderable, str) else _capture(renderable, None)
         out.write_atomic(output, text)
         return
     with out.stdout_errors():
-        if not out.stdout_encodes():
-            text = renderable if isinstance(renderable, str) else _capture_for_stdout(renderable)
-            sys.stdout.write(out.asciify(text))
-        elif isinstance(renderable, str):
-            click.echo(renderable, nl=False)
-        else:
-            from rich.console import Console
-
-            Console().print(renderable)
-
-
-def _capture(renderable) -> str:
-    import io
-
-    from rich.console import Console
-
-    buf = io.StringIO()
-    Console(file=buf, width=120, color_system=None, soft_wrap=False).print(renderable)
-    return buf.getvalue()
+        ascii_only = not out.stdout_encodes()
+        text = renderable if isinstance(renderable, str) else _capture(renderable, ascii_only)
+        sys.stdout.write(out.asciify(text) if ascii_only else text)
 
 
 class _AsciiBuffer(io.StringIO):
@@ -334,17 +362,28 @@ class _AsciiBuffer(io.StringIO):
     encoding = "ascii"
 
 
-def _capture_for_stdout(renderable) -> str:
-    """What Console().print would write to stdout, rendered for an ASCII-only stream."""
+def _capture(renderable, ascii_only: bool | None) -> str:
+    """The text rich prints for ``renderable``: like stdout's console (``ascii_only``
+    says whether stdout takes Unicode), or for a file when ``ascii_only`` is None."""
+    import os
+    import re
+
     from rich.console import Console
 
-    real = Console()
-    buf = _AsciiBuffer()
-    Console(
-        file=buf, width=real.width, color_system=real.color_system,
-        force_terminal=real.is_terminal, soft_wrap=False,
-    ).print(renderable)  # fmt: skip
-    return buf.getvalue()
+    if ascii_only is None:  # a file
+        console = Console(file=io.StringIO(), width=PIPE_WIDTH, color_system=None)
+    else:
+        real = Console()
+        width = real.width if real.is_terminal or os.environ.get("COLUMNS") else PIPE_WIDTH
+        console = Console(
+            file=_AsciiBuffer() if ascii_only else io.StringIO(), width=width,
+            color_system=real.color_system, force_terminal=real.is_terminal,
+            no_color=real.no_color, legacy_windows=False,
+        )  # fmt: skip
+    console.print(renderable, soft_wrap=False)
+    text = console.file.getvalue()
+    # No trailing spaces (not even before a colour's reset code).
+    return re.sub(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", r"\1", text, flags=re.M)
 
 
 def write_atomic(path: str, text: str) -> None:
@@ -417,16 +456,11 @@ def cli() -> None:
     help="Explicit sigma_w^2 (weights N(0, sigma_w^2/fan_in)); replaces --init.",
 )
 @common_run_options
-@click.option(
-    "--every",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Show every K-th layer (first and last always shown).",
-)
+@EVERY_OPTION
 @seeds_option
 @output_options
-def simulate(init, act, weight_var, every, seeds, fmt, output, **run) -> None:  # fmt: skip
+@summary_option
+def simulate(init, act, weight_var, every, seeds, fmt, output, explain, summary, **run) -> None:
     """Simulate one initializer/activation pair, layer by layer.
 
     Prints, for each layer l, the variance of the pre-activations h_l, the mean and
@@ -442,34 +476,32 @@ def simulate(init, act, weight_var, every, seeds, fmt, output, **run) -> None:  
       varprop simulate --init he --act relu --seeds 5
     """
     from varprop.api import simulate as run_simulation
-    from varprop.render import layers_csv, simulate_json, simulate_table
     from varprop.sweep import total_work
 
     ctx = click.get_current_context()
     if weight_var is not None and ctx.get_parameter_source("init").name != "DEFAULT":
         raise click.UsageError("give --init or --weight-var, not both")
     init = weight_var if weight_var is not None else init
+    view = {"every": every, "explain": explain, "summary": summary}
     if seeds > 1:
-        simulate_seeds(init, act, seeds, every, fmt, output, run)
+        from varprop.sweep import Pair, Runs
+
+        pair = Pair(init, act)
+        groups = run_many([pair], seeds, fmt, run, f"{init}:{act} x {seeds} seeds")
+        show(Runs("seeds", groups, (pair.label,)), fmt, output, **view)
         return
     with core_errors(), progress_bar(fmt, total_work(1, run), f"{init}:{act}") as tick:
         result = run_simulation(init=init, act=act, progress=tick, **run)
-    if fmt == "json":
-        emit(simulate_json(result), output)
-    elif fmt == "csv":
-        emit(layers_csv([result]), output)
-    else:
-        emit(simulate_table(result, every=every), output)
+    show(result, fmt, output, **view)
 
 
 @cli.command(name="list")
 @output_options
-def list_(fmt, output) -> None:
+def list_(fmt, output, explain) -> None:
     """List the registered initializers and activations."""
-    from varprop.render import registry_csv, registry_json, registry_table
+    from varprop.listing import listing
 
-    render = {"json": registry_json, "csv": registry_csv, "table": registry_table}[fmt]
-    emit(render(), output)
+    show(listing(), fmt, output)
 
 
 # ---------------------------------------------------------------- compare, grid, --seeds
@@ -491,6 +523,13 @@ class PairType(click.ParamType):
         except VarpropError as e:
             self.fail(str(e), param, ctx)
 
+    def shell_complete(self, ctx, param, incomplete):
+        """An initializer, then after the colon an activation."""
+        init, colon, act = incomplete.partition(":")
+        if not colon:
+            return _complete([n + ":" for n in _init_names()], init)
+        return _complete(_act_names(), act, prefix=init + ":")
+
 
 class NameList(click.ParamType):
     """Comma-separated initializers (``kind="init"``) or activations (``"act"``)."""
@@ -510,6 +549,12 @@ class NameList(click.ParamType):
             return parse_names(value, self.kind)
         except VarpropError as e:
             self.fail(str(e), param, ctx)
+
+    def shell_complete(self, ctx, param, incomplete):
+        """The last name of the list, from the registry."""
+        done, _, last = incomplete.rpartition(",")
+        names = _init_names() if self.kind == "init" else _act_names()
+        return _complete(names, last, prefix=done + "," if done else "")
 
 
 # Show the bar only for work that lasts: a quick run stays silent.
@@ -573,28 +618,8 @@ def run_many(pairs, seeds: int, fmt: str, run: dict, description: str):
     seed = run.pop("seed")
     total = total_work(len(pairs) * seeds, run)
     with core_errors(), progress_bar(fmt, total, description) as tick:
-        return run_pairs(pairs, seed=seed, seeds=seeds, progress=tick, **run)
-
-
-def emit_runs(groups, fmt: str, output: str | None, seeds: int, table) -> None:
-    """JSON (runs, plus aggregate over seeds), tidy CSV, or the table ``table()`` builds."""
-    from varprop.render import layers_csv, sweep_json
-
-    if fmt == "json":
-        emit(sweep_json(groups, with_aggregate=seeds > 1), output)
-    elif fmt == "csv":
-        emit(layers_csv([r for runs in groups for r in runs]), output)
-    else:
-        emit(table(), output)
-
-
-def simulate_seeds(init, act, seeds, every, fmt, output, run) -> None:
-    """``simulate --seeds N``: the runs, their aggregate, and a mean-and-band table."""
-    from varprop.charts import seeds_view
-    from varprop.sweep import Pair
-
-    groups = run_many([Pair(init, act)], seeds, fmt, run, f"{init}:{act} x {seeds} seeds")
-    emit_runs(groups, fmt, output, seeds, lambda: seeds_view(groups[0], every=every))
+        groups = run_pairs(pairs, seed=seed, seeds=seeds, progress=tick, **run)
+    return tuple(tuple(runs) for runs in groups)
 
 
 @cli.command()
@@ -607,13 +632,7 @@ def simulate_seeds(init, act, seeds, every, fmt, output, run) -> None:
     is_flag=True,
     help="Add a per-layer view: layers as rows, each pair's Var(h) and grad RMS.",
 )
-@click.option(
-    "--every",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="With --layers, show every K-th layer (first and last always shown).",
-)
+@EVERY_OPTION
 @click.option(
     "--chart/--no-chart",
     default=True,
@@ -621,7 +640,8 @@ def simulate_seeds(init, act, seeds, every, fmt, output, run) -> None:
     help="Chart log10 Var(h) and grad RMS against depth, one row per pair (table format).",
 )
 @output_options
-def compare(pairs, seeds, show_layers, every, chart, fmt, output, **run) -> None:
+@summary_option
+def compare(pairs, seeds, show_layers, every, chart, fmt, output, explain, summary, **run):
     """Compare initializer:activation pairs side by side.
 
     Each PAIR is INIT:ACT (split at the first colon, so he:leaky-relu:0.2 works; INIT may
@@ -642,18 +662,13 @@ def compare(pairs, seeds, show_layers, every, chart, fmt, output, **run) -> None
       varprop compare he:relu he:relu@residual he:relu@residual,auto he:relu@residual,layer
       varprop compare he:relu@plain,batch he:relu@plain,layer --depth 30
     """
-    from varprop.charts import compare_view
+    from varprop.sweep import Runs
 
     description = f"compare {len(pairs)} pairs" + (f" x {seeds} seeds" if seeds > 1 else "")
     groups = run_many(list(pairs), seeds, fmt, run, description)
-    labels = [p.label for p in pairs]
-    emit_runs(
-        groups,
-        fmt,
-        output,
-        seeds,
-        lambda: compare_view(groups, labels, layers=show_layers, every=every, chart=chart),
-    )
+    result = Runs("compare", groups, tuple(p.label for p in pairs))
+    show(result, fmt, output, every=every, layers=show_layers, chart=chart, explain=explain,
+         summary=summary)  # fmt: skip
 
 
 def _default(names) -> str:
@@ -678,7 +693,8 @@ def _default(names) -> str:
 @common_run_options
 @seeds_option
 @output_options
-def grid(inits, acts, seeds, fmt, output, **run) -> None:
+@summary_option
+def grid(inits, acts, seeds, fmt, output, explain, summary, **run) -> None:
     """Heat map of every initializer against every activation.
 
     Each cell holds log10 of the variance ratio Var(h) layer L / layer 1 and of the
@@ -689,13 +705,13 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
       varprop grid --depth 50
       varprop grid --inits he,xavier,lecun --acts relu,tanh,sigmoid --seeds 3
     """
-    from varprop.charts import grid_view
-    from varprop.sweep import grid_pairs
+    from varprop.sweep import Runs, grid_pairs
 
     pairs = grid_pairs(inits, acts)
     description = f"grid {len(inits)}x{len(acts)}" + (f" x {seeds} seeds" if seeds > 1 else "")
     groups = run_many(pairs, seeds, fmt, run, description)
-    emit_runs(groups, fmt, output, seeds, lambda: grid_view(groups, inits, acts))
+    result = Runs("grid", groups, tuple(p.label for p in pairs), inits=inits, acts=acts)
+    show(result, fmt, output, explain=explain, summary=summary)
 
 
 @cli.command()
@@ -739,15 +755,10 @@ def grid(inits, acts, seeds, fmt, output, **run) -> None:
 @GAIN_OPTION
 @FAN_MODE_OPTION
 @block_options
-@click.option(
-    "--every",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Show every K-th layer (default: about 20 rows).",
-)
+@EVERY_OPTION
 @click.option("--max-memory", type=ByteSize(), default=None, help=MAX_MEMORY_HELP)
 @output_options
-def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:  # fmt: skip
+def theory(act, init, weight_var, every, max_memory, fmt, output, explain, **kw) -> None:
     """Mean-field prediction at infinite width, no sampling.
 
     Iterates q_{l+1} = sigma_w^2 E[phi(sqrt(q_l) z)^2] + sigma_b^2 and the gradient
@@ -761,20 +772,13 @@ def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:
     """
     from varprop.budget import check_theory
     from varprop.meanfield.blocks import theory as predict
-    from varprop.render import theory_csv, theory_table, to_json
 
     if init is not None and weight_var is not None:
         raise click.UsageError("give --init or --weight-var, not both")
     with core_errors():
         check_theory(len(kw["widths"]) if kw["widths"] else kw["depth"], max_memory)
         result = predict(act=act, weight_var=weight_var, init=init, **kw)
-    if fmt == "json":
-        emit(to_json(result.to_dict()), output)
-    elif fmt == "csv":
-        emit(theory_csv(result), output)
-    else:
-        step = every or max(1, len(result.layers) // 20)
-        emit(theory_table(result, every=step), output)
+    show(result, fmt, output, every=every, explain=explain)
 
 
 @cli.command()
@@ -802,7 +806,7 @@ def theory(act, init, weight_var, every, max_memory, fmt, output, **kw) -> None:
 )
 @block_options
 @output_options
-def recommend(act, bias_var, width, depth, fmt, output, **blocks) -> None:  # fmt: skip
+def recommend(act, bias_var, width, depth, fmt, output, explain, **blocks) -> None:  # fmt: skip
     """Which weight variance an activation needs, and which named init is closest.
 
     Criteria: forward (q = 1 a fixed point), edge of chaos (chi_1 = 1), Kumar (2017)
@@ -814,7 +818,6 @@ def recommend(act, bias_var, width, depth, fmt, output, **blocks) -> None:  # fm
       varprop recommend --act tanh --bias-var 0.05 --format json
     """
     from varprop.meanfield import recommend as advise
-    from varprop.render import recommend_csv, recommend_table, to_json
 
     block, norm, branch_scale = blocks["block"], blocks["norm"], blocks["branch_scale"]
     if (block, norm, branch_scale) != ("plain", "none", None):
@@ -827,12 +830,7 @@ def recommend(act, bias_var, width, depth, fmt, output, **blocks) -> None:  # fm
         )
     with core_errors():
         result = advise(act, bias_var, width=width, depth=depth)
-    if fmt == "json":
-        emit(to_json(result.to_dict()), output)
-    elif fmt == "csv":
-        emit(recommend_csv(result), output)
-    else:
-        emit(recommend_table(result), output)
+    show(result, fmt, output, explain=explain)
 
 
 class _Interrupted(BaseException):

@@ -459,3 +459,45 @@ def aggregate_dict(groups: Sequence[Sequence[SimulationResult]]) -> dict:
         "band": BAND,
         "pairs": [aggregate(runs).to_dict() for runs in groups],
     }
+
+
+@dataclass(frozen=True)
+class Runs:
+    """Several runs of one command, what its every format renders.
+
+    ``kind``: ``"compare"`` (pairs side by side), ``"grid"`` (every init of ``inits``
+    against every act of ``acts``, row-major) or ``"seeds"`` (``simulate --seeds``: one
+    pair).  ``groups[i]`` holds pair ``i``'s runs, one per seed; ``labels[i]`` its name.
+    """
+
+    kind: str
+    groups: tuple[tuple[SimulationResult, ...], ...]
+    labels: tuple[str, ...]
+    inits: tuple[str, ...] = ()
+    acts: tuple[str, ...] = ()
+
+    @property
+    def seeds(self) -> int:
+        return len(self.groups[0])
+
+    @property
+    def aggregates(self) -> list[Aggregate]:
+        return [aggregate(runs) for runs in self.groups]
+
+    def runs(self) -> list[SimulationResult]:
+        """Every run, pair by pair, seed by seed."""
+        return [r for runs in self.groups for r in runs]
+
+    def to_dict(self) -> dict:
+        """``{"varprop_version", "runs": [...]}`` (DESIGN.md), plus ``"aggregate"`` over
+        seeds (per pair, the mean and min-max band of the log10 figures) when there are
+        several."""
+        from varprop import __version__
+
+        obj: dict = {
+            "varprop_version": __version__,
+            "runs": [r.to_dict() for r in self.runs()],
+        }
+        if self.seeds > 1:
+            obj["aggregate"] = aggregate_dict(self.groups)
+        return obj
