@@ -144,7 +144,9 @@ def _check_axis(values, name: str, param: str) -> np.ndarray:
     try:
         items = list(values)
     except TypeError:
-        raise VarpropError(f"{name} values must be a sequence, got {values!r}", param=param)
+        raise VarpropError(
+            f"{name} values must be a sequence, got {values!r}", param=param
+        ) from None
     if not items:
         raise VarpropError(f"{name} values must not be empty", param=param)
     arr = np.array([_check_value(v, name, param) for v in items])
@@ -166,7 +168,7 @@ def solve(kern: Kernel, sw2: np.ndarray, sb2: np.ndarray) -> tuple[np.ndarray, n
     sw2 = np.asarray(sw2, dtype=float).reshape(-1)
     sb2 = np.asarray(sb2, dtype=float).reshape(-1)
     if kern.act.homogeneous:  # closed forms: cheap one by one
-        fps = [fixed_point(kern.act, w, b) for w, b in zip(sw2.tolist(), sb2.tolist())]
+        fps = [fixed_point(kern.act, w, b) for w, b in zip(sw2.tolist(), sb2.tolist(), strict=True)]
         q = [fp.q if fp.kind in ("fixed", "zero") else math.nan for fp in fps]
         chi = [math.nan if fp.chi_1 is None else fp.chi_1 for fp in fps]
         return np.array(q, dtype=float), np.array(chi, dtype=float)
