@@ -1,4 +1,4 @@
-"""The sigma_w^2 x sigma_b^2 phase diagram (Poole et al. 2016, Fig. 2; Schoenholz et al.
+"""The sigma_w^2 x sigma_b^2 phase diagram (Poole et al. 2016; Schoenholz et al.
 2017, Fig. 1): where deep random networks are ordered, critical or chaotic.
 
 At every grid point, q* is the fixed point the variance map reaches from a unit-variance
@@ -12,11 +12,13 @@ Homogeneous activations (relu, leaky-relu, linear) are closed forms: each point 
 vectorised over the grid: the map's ``ln F(q) - ln q`` on :meth:`Kernel.scan`'s grid of
 ``ln q`` gives, from ``q_1``, a bracket around the first fixed point in the direction
 the map moves, refined by bisection on the Chebyshev tables (:meth:`Kernel.evaluate`,
-~1e-10).  A 61 x 31 tanh grid takes ~0.1 s.
+~1e-10).  A 61 x 31 tanh grid takes ~0.2 s once the tables are built.
 
 The order-to-chaos line: for each sigma_b^2, ``scipy.optimize.brentq`` on
 ``chi_1(sigma_w^2) - 1`` over the first grid cell where it changes sign (where chi_1
-jumps between two fixed points, the crossing is the jump).
+jumps between two fixed points, the crossing is the jump).  Only sign changes between
+grid points are seen: gelu at sigma_b^2 = 0.3 crosses 1 at 1.956 and comes back to exactly
+1 at 2.0 (q grows there), inside one cell of the default grid, whose line reads 2.0.
 
 Default grid: sigma_b^2 from 0 to 0.3 in 31 steps (Schoenholz et al.'s Fig. 1 range);
 sigma_w^2 from 0 to ``max(4, 2 sigma_w,c^2)`` rounded up to 1, 2, 2.5, 4, 5 or 8 times a
@@ -96,9 +98,13 @@ def phase_diagram(
     width = check_int(width, "width", "--width")
     if weight_vars is None:
         lo, hi = default_weight_range(a)
-        weight_vars = grid_values(lo, hi, DEFAULT_WEIGHT_STEPS, name="sigma_w^2", param="w")
+        weight_vars = grid_values(
+            lo, hi, DEFAULT_WEIGHT_STEPS, name="sigma_w^2", param="--weight-var-range"
+        )
     if bias_vars is None:
-        bias_vars = grid_values(*DEFAULT_BIAS, DEFAULT_BIAS_STEPS, name="sigma_b^2", param="b")
+        bias_vars = grid_values(
+            *DEFAULT_BIAS, DEFAULT_BIAS_STEPS, name="sigma_b^2", param="--bias-var-range"
+        )
     ws = _check_axis(weight_vars, "sigma_w^2", "--weight-var-range")
     bs = _check_axis(bias_vars, "sigma_b^2", "--bias-var-range")
     if ws.size * bs.size > MAX_POINTS:
