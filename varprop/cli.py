@@ -833,6 +833,89 @@ def recommend(act, bias_var, width, depth, fmt, output, explain, **blocks) -> No
     show(result, fmt, output, explain=explain)
 
 
+class VarRange(click.ParamType):
+    """``LO:HI``: two finite variances, 0 <= LO < HI."""
+
+    name = "LO:HI"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        lo, sep, hi = str(value).partition(":")
+        try:
+            pair = (float(lo), float(hi)) if sep else None
+        except ValueError:
+            pair = None
+        if pair is None or not all(math.isfinite(x) for x in pair):
+            self.fail(f"{_short(value)!r} is not LO:HI with two finite numbers", param, ctx)
+        if not 0 <= pair[0] < pair[1]:
+            self.fail(f"{_short(value)!r} needs 0 <= LO < HI", param, ctx)
+        return pair
+
+
+GRID_STEPS = click.IntRange(min=2, max=401)
+
+
+@cli.command()
+@click.option("--act", type=ACT, default="tanh", show_default=True, help="Activation.")
+@click.option(
+    "--weight-var-range",
+    type=VarRange(),
+    default=None,
+    help="sigma_w^2 from LO to HI [default: 0 to max(4, twice the edge of chaos)].",
+)
+@click.option(
+    "--bias-var-range", type=VarRange(), default="0:0.3", show_default=True, help="sigma_b^2."
+)
+@click.option("--steps", type=GRID_STEPS, default=61, show_default=True, help="sigma_w^2 values.")
+@click.option(
+    "--bias-steps", type=GRID_STEPS, default=31, show_default=True, help="sigma_b^2 values."
+)
+@click.option(
+    "--width",
+    type=THEORY_WIDTH,
+    default=512,
+    show_default=True,
+    help="Layer width of the named initializers marked on the map.",
+)
+@output_options
+def phase(act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, output) -> None:
+    """The sigma_w^2 x sigma_b^2 phase diagram: ordered, critical or chaotic.
+
+    At each point, chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] at the fixed point q* the
+    variance map reaches from a unit input; the order-to-chaos line is chi_1 = 1
+    (Poole et al. 2016, Schoenholz et al. 2017 Fig. 1).
+
+    \b
+      varprop phase --act tanh
+      varprop phase --act relu --weight-var-range 1:3 --format csv
+    """
+    import csv
+
+    from rich.console import Console
+
+    from varprop.meanfield.phase import default_weight_range, grid_values, phase_diagram
+    from varprop.render import to_json
+    from varprop.render_phase import phase_map
+
+    with core_errors():
+        w_lo, w_hi = weight_var_range or default_weight_range(act)
+        ws = grid_values(w_lo, w_hi, steps, name="sigma_w^2", param="--weight-var-range")
+        bs = grid_values(*bias_var_range, bias_steps, name="sigma_b^2", param="--bias-var-range")
+        result = phase_diagram(act, weight_vars=ws, bias_vars=bs, width=width)
+    if fmt == "json":
+        emit(to_json(result.to_dict()), output)
+    elif fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(result.rows()[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(result.rows())
+        emit(buf.getvalue(), output)
+    else:
+        console = Console()
+        emit(phase_map(result, width=console.width, plain=console.color_system is None), output)
+
+
 class _Interrupted(BaseException):
     """Ctrl-C.  Not a KeyboardInterrupt, which click turns into a blank line and Abort."""
 
