@@ -25,7 +25,7 @@ from support import invoke, strict_json
 from varprop.errors import VarpropError
 from varprop.meanfield import fixed_point
 from varprop.meanfield.phase import default_weight_range, grid_values, phase_diagram
-from varprop.render_phase import phase_map
+from varprop.render.phase import phase_map
 
 # ---------------------------------------------------------------- an independent reference
 

@@ -879,7 +879,7 @@ GRID_STEPS = click.IntRange(min=2, max=401)
     help="Layer width of the named initializers marked on the map.",
 )
 @output_options
-def phase(act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, output) -> None:
+def phase(act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, output, explain):
     """The sigma_w^2 x sigma_b^2 phase diagram: ordered, critical or chaotic.
 
     At each point, chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] at the fixed point q* the
@@ -890,30 +890,14 @@ def phase(act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, 
       varprop phase --act tanh
       varprop phase --act relu --weight-var-range 1:3 --format csv
     """
-    import csv
-
-    from rich.console import Console
-
     from varprop.meanfield.phase import default_weight_range, grid_values, phase_diagram
-    from varprop.render import to_json
-    from varprop.render_phase import phase_map
 
     with core_errors():
         w_lo, w_hi = weight_var_range or default_weight_range(act)
         ws = grid_values(w_lo, w_hi, steps, name="sigma_w^2", param="--weight-var-range")
         bs = grid_values(*bias_var_range, bias_steps, name="sigma_b^2", param="--bias-var-range")
         result = phase_diagram(act, weight_vars=ws, bias_vars=bs, width=width)
-    if fmt == "json":
-        emit(to_json(result.to_dict()), output)
-    elif fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(result.rows()[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(result.rows())
-        emit(buf.getvalue(), output)
-    else:
-        console = Console()
-        emit(phase_map(result, width=console.width, plain=console.color_system is None), output)
+    show(result, fmt, output, explain=explain)
 
 
 class _Interrupted(BaseException):

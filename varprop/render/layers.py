@@ -222,7 +222,7 @@ def _seeds(runs, view: View, screen: Screen) -> Group:
     c = group[0].config
     title = Text(
         f"{c.init} + {c.act}  depth {c.depth}  width {c.width}  batch {c.batch}  "
-        f"{seed_text(agg.seeds)} ({len(agg.seeds)} runs)  {c.dtype}\n"
+        f"{seed_text(agg.seeds)}  {c.dtype}\n"
         f"sigma_w^2 {num(c.weight_var)}  bias std {num(c.bias_std)}",
         style="bold",
     )

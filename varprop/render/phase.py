@@ -1,6 +1,5 @@
 """A phase diagram as a character map: sigma_b^2 up, sigma_w^2 across.
 
-Self-contained (rich.text and the result only), so it can move into a render package.
 Every line fits in ``width`` columns and none ends in a space; without colour the glyphs
 alone carry the meaning.
 """
@@ -10,6 +9,8 @@ from __future__ import annotations
 import textwrap
 
 from rich.text import Text
+
+from varprop.render.layout import Adaptive
 
 # One glyph per band of chi_1; the critical line and the initializers are drawn on top.
 ORDERED_DEEP, ORDERED, CRITICAL, CHAOTIC, CHAOTIC_DEEP, UNKNOWN = ":", ".", "|", "+", "#", "?"
@@ -31,6 +32,11 @@ LEGEND = [
 NBSP = "\xa0"  # keeps a legend item on one line: textwrap does not break there
 MAX_ROWS = 40
 Y_TITLE, X_TITLE = "sigma_b^2", "sigma_w^2"
+
+
+def phase_table(result, view) -> Adaptive:
+    """The table format of a phase diagram: the map, drawn at the screen's width."""
+    return Adaptive(lambda screen: phase_map(result, width=screen.width, plain=not screen.colour))
 
 
 def phase_map(result, *, width: int, plain: bool) -> Text:
