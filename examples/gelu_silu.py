@@ -73,7 +73,8 @@ for act in ("gelu", "silu"):
     # ... and it is the fix the He run itself suggests.
     assert he.summary.fix is not None and he.summary.fix.sigma_w2 == best.sigma_w2, he.summary
     assert he.summary.fix.bias_var == best.bias_var, he.summary.fix
-    print(f"{act:>4}  recommend: {' '.join(best.to_dict()['args'])} -> {best.expect}")
+    args = " ".join(best.to_dict()["args"])
+    print(f"{act:>4}  recommend: {args} -> {best.expect_forward}/{best.expect_backward}")
 print("ok: He vanishes for GELU and SiLU; recommend's critical point with a bias is stable")
 
 save_figure(fixed, "gelu_silu_silu_fixed")
