@@ -83,6 +83,6 @@ for act in ("gelu", "silu"):
     assert he.summary.fix.bias_var == best.bias_var, he.summary.fix
     args = " ".join(best.to_dict()["args"])
     print(f"{act:>4}  recommend: {args} -> {best.expect_forward}/{best.expect_backward}")
-print("ok: He vanishes for GELU and SiLU; recommend's critical point with a bias is stable")
+print("ok: He vanishes for GELU and SiLU; recommend's critical point with a bias holds")
 
 save_figure(fixed, "gelu_silu_silu_fixed")

@@ -39,13 +39,14 @@ runs = {n: varprop.simulate(i, "sigmoid", DEPTH, WIDTH, BATCH, seed=0) for n, i 
 theory = {name: varprop.theory("sigmoid", init=i, depth=DEPTH) for name, i in inits.items()}
 
 print(f"depth {DEPTH}, width {WIDTH}, batch {BATCH}")
-print(f"{'init':>6}  {'sigma_w^2':>9}  {'Var(h_L)':>8}  {'q*':>6}  {'RMS(δ) x/layer':>14}  "
-      f"{'theory':>6}  {'sqrt(chi_1)':>11}  verdicts")  # fmt: skip
+print("RMS(δ) factor per layer: run, theory over the stack, sqrt(chi_1) at q*")
+print(f"{'init':>6}  {'sigma_w^2':>9}  {'Var(h_L)':>8}  {'q*':>5}  {'RMS(δ)':>6}  {'theory':>6}  "
+      f"{'chi_1^.5':>8}  verdicts")  # fmt: skip
 for name, r in runs.items():
     s, t = r.summary, theory[name].summary
     print(f"{name:>6}  {r.config.weight_var:9.4g}  {r.layers[-1].preact_var:8.3g}  "
-          f"{t.q_star:6.3g}  {s.backward_factor:14.4f}  {t.backward_factor:6.4f}  "
-          f"{math.sqrt(t.chi_1):11.4f}  {s.forward}/{s.backward}")  # fmt: skip
+          f"{t.q_star:5.3g}  {s.backward_factor:6.4f}  {t.backward_factor:6.4f}  "
+          f"{math.sqrt(t.chi_1):8.4f}  {s.forward}/{s.backward}")  # fmt: skip
 
 # Gradient factor per layer against theory's, in decades: finite-width fluctuations of a
 # log gradient grow at most like ReLU's, sd 0.97 sqrt((L-1)/n) decades of E[delta^2]
@@ -65,7 +66,9 @@ for name, r in runs.items():
 assert runs["kumar"].summary.backward_factor > 2 * runs["xavier"].summary.backward_factor
 # Not the linearisation's Var(a) = 1 fixed point: q* is far above 1 and chi_1 < 1.
 assert theory["kumar"].summary.q_star > 3 and theory["kumar"].summary.chi_1 < 0.5
-print(f"recommend at depth {DEPTH}: {advice.best.to_dict()['text']}")
+best = advice.best
+print(f"recommend at depth {DEPTH} ({best.kind}): --init {best.sigma_w2:.4g} -> "
+      f"{best.expect_forward}/{best.expect_backward}")  # fmt: skip
 print("ok: Kumar's 3.6^2 reproduced (12.8); Xavier's gradient vanishes, Kumar's slower")
 
 save_figure(runs["xavier"], "kumar_2017_xavier")

@@ -87,6 +87,6 @@ for name, sw2 in phases.items():
 # ... and each phase's factor is off 1 by more than that tolerance.
 assert math.log10(runs["ordered"].summary.backward_factor) < -TOL
 assert math.log10(runs["chaotic"].summary.backward_factor) > TOL
-print("ok: chi_1 = 1 at sigma_w^2 = 1 without bias, further right with it; xi_c diverges there")
+print("ok: chi_1 = 1 at sigma_w^2 = 1 without bias, right of it with one; xi_c diverges")
 
 save_figure(runs["critical"], "schoenholz_2017_critical")

@@ -61,7 +61,7 @@ assert torch.summary.backward == "vanishing" and he.summary.backward == "stable"
 q_star = 1.2 * torch.config.bias_std**2
 assert abs(theory.summary.q_star / q_star - 1) < 1e-9, theory.summary
 assert abs(torch.layers[-1].preact_var / q_star - 1) < 4 * math.sqrt(2 / WIDTH), torch.layers[-1]
-print(f"ok: gradient x{torch.summary.backward_factor:.3f} per layer (1/sqrt(6) = 0.408); "
-      f"signal x1/6 until q* = {q_star:.3g}")  # fmt: skip
+print(f"ok: gradient x{torch.summary.backward_factor:.3f} per layer (1/sqrt 6 = 0.408), "
+      f"signal x1/6 down to {q_star:.3g}")  # fmt: skip
 
 save_figure(torch, "torch_default")
