@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from numbers import Integral
 
 import numpy as np
@@ -49,10 +49,10 @@ class Histogram:
 
     ``counts[i]`` values fall in ``[edges[i], edges[i+1])`` (the last bin is closed);
     ``outside`` values fall in no bin.  ``mean`` and ``std`` are in the units of
-    ``edges``.  ``saturated_frac`` (``a`` only): the share of values in the flat part
-    of a bounded activation (the rule of ``LayerStats.saturated_frac``), or, for a
-    ReLU-like one, the share with ``h <= 0`` on that sample (not the table's "dead on
-    the whole batch"); None otherwise.
+    ``edges``.  ``a`` only: ``saturated_frac``, for a bounded activation, is the share of
+    values in its flat part (the rule of ``LayerStats.saturated_frac``); ``off_frac``,
+    for a ReLU-like one, the share with ``h <= 0`` on that sample (not the table's
+    "dead on the whole batch"); None otherwise.
     """
 
     layer: int
@@ -65,6 +65,7 @@ class Histogram:
     scale: float | None = 1.0  # true value = edge * scale (delta: RMS(delta))
     log10_scale: float | None = 0.0
     saturated_frac: float | None = None
+    off_frac: float | None = None
     skipped: str | None = None  # why there are no bins (overflow, layer not reached)
 
     @property
@@ -160,13 +161,13 @@ class Collector:
 
     def activation(self, l, a: np.ndarray, e: int, mean, square, saturated) -> None:
         """a_l = a * 2**e (``mean``, ``square``: a's); ``saturated``: the flat share."""
-        sat = self._off.pop(l, None) if self.dead else saturated if self.bounded else None
         if not self.bounded:
-            self._sampled(l, "a", a, e, mean, square, saturated=sat)
+            self._sampled(l, "a", a, e, mean, square, off=self._off.pop(l, None))
             return
         lo, hi = self.bounds
         counts, outside = _counts(a, _ldexp(lo, -e), _ldexp(hi, -e))
-        self._keep(l, "a", np.linspace(lo, hi, BINS + 1), counts, outside, mean, square, e, 0, sat)
+        self._keep(l, "a", np.linspace(lo, hi, BINS + 1), counts, outside, mean, square, e, 0)
+        self._add(l, "a", saturated_frac=saturated)
 
     def gradient(self, l: int, d: np.ndarray, rms: float, true_rms, log10_rms) -> None:
         """delta_l = d * 2**e with RMS(d) = ``rms``; binned as d / rms (its shape)."""
@@ -206,7 +207,7 @@ class Collector:
         order = {q: i for i, q in enumerate(QUANTITIES)}
         return tuple(sorted(self.found.values(), key=lambda h: (h.layer, order[h.quantity])))
 
-    def _sampled(self, l, quantity, x, e, mean, square, *, saturated=None) -> None:
+    def _sampled(self, l, quantity, x, e, mean, square, *, off=None) -> None:
         if not math.isfinite(square):
             self.skip(l, quantity, "values not finite")
             return
@@ -215,14 +216,15 @@ class Collector:
         edges = np.linspace(lo, hi, BINS + 1)
         top = _ldexp(max(abs(lo), hi), e)
         if 0 < top < math.inf and top >= 2.0**-1000:  # float64 holds every edge
-            self._keep(l, quantity, np.ldexp(edges, e), counts, outside, mean, square, e, 0, None)
+            self._keep(l, quantity, np.ldexp(edges, e), counts, outside, mean, square, e, 0)
         else:  # edges in units of 2**e
-            self._keep(l, quantity, edges, counts, outside, mean, square, e, e, None)
-        if saturated is not None:
-            h = self.found[(l, quantity)]
-            self.found[(l, quantity)] = Histogram(**{**asdict(h), "saturated_frac": saturated})
+            self._keep(l, quantity, edges, counts, outside, mean, square, e, e)
+        self._add(l, quantity, off_frac=off)
 
-    def _keep(self, l, quantity, edges, counts, outside, mean, square, e, unit, sat) -> None:
+    def _add(self, l: int, quantity: str, **fields) -> None:
+        self.found[(l, quantity)] = replace(self.found[(l, quantity)], **fields)
+
+    def _keep(self, l, quantity, edges, counts, outside, mean, square, e, unit) -> None:
         """Store the histogram; ``mean``/``square`` are in x's units, edges in 2**unit."""
         shift = e - unit  # stored units -> edge units
         std = math.sqrt(max(square - mean * mean, 0.0))
@@ -236,5 +238,4 @@ class Collector:
             std=_finite(_ldexp(std, shift)),
             scale=1.0 if unit == 0 else None,
             log10_scale=unit * LOG10_2,
-            saturated_frac=sat,
         )
