@@ -119,6 +119,20 @@ class IntList(click.ParamType):
         return items
 
 
+class HistLayers(click.ParamType):
+    """``--hist``: comma-separated layers ``1,10,50``, or ``auto`` (a bare ``--hist``)."""
+
+    name = "L,L,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple) or value == "auto":
+            return value
+        try:
+            return tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{_short(value)!r} is not a comma-separated list of layers", param, ctx)
+
+
 def _short(value, limit: int = 60) -> str:
     """A value as the user gave it, cut short for a one-line message."""
     text = str(value)
@@ -424,9 +438,17 @@ def cli() -> None:
     show_default=True,
     help="Show every K-th layer (first and last always shown).",
 )
+@click.option(
+    "--hist",
+    type=HistLayers(),
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    help="Histograms of h, a and dL/dh at these layers (bare --hist: first, last, 3 between).",
+)
 @seeds_option
 @output_options
-def simulate(init, act, weight_var, every, seeds, fmt, output, **run) -> None:  # fmt: skip
+def simulate(init, act, weight_var, every, hist, seeds, fmt, output, **run) -> None:  # fmt: skip
     """Simulate one initializer/activation pair, layer by layer.
 
     Prints, for each layer l, the variance of the pre-activations h_l, the mean and
@@ -440,6 +462,7 @@ def simulate(init, act, weight_var, every, seeds, fmt, output, **run) -> None:  
       varprop simulate --init xavier --act relu --depth 50 --every 10
       varprop simulate --init torch-default --act relu --format json
       varprop simulate --init he --act relu --seeds 5
+      varprop simulate --init normal --act tanh --depth 10 --hist 1,5,10
     """
     from varprop.api import simulate as run_simulation
     from varprop.render import layers_csv, simulate_json, simulate_table
@@ -450,16 +473,35 @@ def simulate(init, act, weight_var, every, seeds, fmt, output, **run) -> None:  
         raise click.UsageError("give --init or --weight-var, not both")
     init = weight_var if weight_var is not None else init
     if seeds > 1:
+        if hist is not None:
+            raise click.BadParameter(
+                "histograms are drawn from one run: drop --seeds", param_hint="'--hist'"
+            )
         simulate_seeds(init, act, seeds, every, fmt, output, run)
         return
     with core_errors(), progress_bar(fmt, total_work(1, run), f"{init}:{act}") as tick:
-        result = run_simulation(init=init, act=act, progress=tick, **run)
+        result = run_simulation(init=init, act=act, progress=tick, hist_layers=hist, **run)
     if fmt == "json":
         emit(simulate_json(result), output)
-    elif fmt == "csv":
+    elif fmt == "csv":  # histograms are not in the CSV (one row per layer)
         emit(layers_csv([result]), output)
     else:
-        emit(simulate_table(result, every=every), output)
+        emit(with_histograms(simulate_table(result, every=every), result, output), output)
+
+
+def with_histograms(table, result, output: str | None):
+    """The table, then ``result``'s histogram rows (if any) at the terminal's width."""
+    if not result.histograms:
+        return table
+    from rich.console import Console, Group
+
+    from varprop import output as out
+    from varprop.render_hist import hist_rows
+
+    # emit() writes --output files at 120 columns; stdout at the terminal's width.
+    width = 120 if output is not None else Console().width
+    plain = output is None and not out.stdout_encodes()
+    return Group(table, "", hist_rows(result.histograms, width=width, plain=plain))
 
 
 @cli.command(name="list")

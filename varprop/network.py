@@ -762,7 +762,7 @@ def _backward(
         st.grad_rms[l - 1] = _ldexp_or_nan(rms, eg - k)
         st.log10_grad_rms[l - 1] = _log10_scaled(rms, eg - k)
         if hist is not None and hist.wants(l):  # d is delta_l / 2**eg, of RMS rms / 2**k
-            true_rms, log10_rms = st.grad_rms[l - 1], st.log10_grad_rms[l - 1]
+            true_rms, log10_rms = float(st.grad_rms[l - 1]), float(st.log10_grad_rms[l - 1])
             hist.gradient(
                 l,
                 d,

@@ -53,12 +53,14 @@ def _row(h: Histogram, label: str, bars: str, width: int, plain: bool) -> str:
 def _notes(h: Histogram, plain: bool) -> str:
     """The bins' range, then what lies outside it and the saturated share of ``a``."""
     lo, hi = h.edges[0], h.edges[-1]
+    shift = 0.0 if h.quantity == "delta" or h.scale == 1.0 else h.log10_scale or 0.0
     pm = "+-" if plain else "±"
-    text = f"{pm}{_num(hi)}" if math.isclose(lo, -hi) else f"{_num(lo)}..{_num(hi)}"
+    if math.isclose(lo, -hi):
+        text = f"{pm}{_num(hi, shift)}"
+    else:
+        text = f"{_num(lo, shift)}..{_num(hi, shift)}"
     if h.quantity == "delta":
         text += " RMS"
-    elif h.scale != 1.0 and h.log10_scale is not None:
-        text += f" x1e{h.log10_scale:.0f}"
     if h.outside:
         text += f" out {_pct(h.outside / h.total)}"
     if h.saturated_frac is not None:
@@ -84,8 +86,13 @@ def _fit(line: str, width: int) -> str:
     return line[: max(width, 1)].rstrip()
 
 
-def _num(x: float) -> str:
-    return "0" if x == 0 else f"{x:.3g}"
+def _num(x: float, log10_scale: float = 0.0) -> str:
+    """``x * 10**log10_scale`` in 3 digits, also where float64 cannot hold it."""
+    if x == 0 or log10_scale == 0:
+        return "0" if x == 0 else f"{x:.3g}"
+    log = math.log10(abs(x)) + log10_scale
+    exp = math.floor(log)
+    return f"{'-' if x < 0 else ''}{10 ** (log - exp):.3g}e{exp}"
 
 
 def _pct(x: float) -> str:
