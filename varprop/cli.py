@@ -129,6 +129,20 @@ class IntList(click.ParamType):
         return items
 
 
+class HistLayers(click.ParamType):
+    """``--hist``: comma-separated layers ``1,10,50``, or ``auto`` (a bare ``--hist``)."""
+
+    name = "L,L,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple) or value == "auto":
+            return value
+        try:
+            return tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{_short(value)!r} is not a comma-separated list of layers", param, ctx)
+
+
 def _short(value, limit: int = 60) -> str:
     """A value as the user gave it, cut short for a one-line message."""
     text = str(value)
@@ -457,10 +471,18 @@ def cli() -> None:
 )
 @common_run_options
 @EVERY_OPTION
+@click.option(
+    "--hist",
+    type=HistLayers(),
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    help="Histograms of h, a and dL/dh at these layers (bare --hist: first, last, 3 between).",
+)
 @seeds_option
 @output_options
 @summary_option
-def simulate(init, act, weight_var, every, seeds, fmt, output, explain, summary, **run) -> None:
+def simulate(init, act, weight_var, every, hist, seeds, fmt, output, explain, summary, **run):
     """Simulate one initializer/activation pair, layer by layer.
 
     Prints, for each layer l, the variance of the pre-activations h_l, the mean and
@@ -474,6 +496,7 @@ def simulate(init, act, weight_var, every, seeds, fmt, output, explain, summary,
       varprop simulate --init xavier --act relu --depth 50 --every 10
       varprop simulate --init torch-default --act relu --format json
       varprop simulate --init he --act relu --seeds 5
+      varprop simulate --init normal --act tanh --depth 10 --hist 1,5,10
     """
     from varprop.api import simulate as run_simulation
     from varprop.sweep import total_work
@@ -484,6 +507,10 @@ def simulate(init, act, weight_var, every, seeds, fmt, output, explain, summary,
     init = weight_var if weight_var is not None else init
     view = {"every": every, "explain": explain, "summary": summary}
     if seeds > 1:
+        if hist is not None:
+            raise click.BadParameter(
+                "histograms are drawn from one run: drop --seeds", param_hint="'--hist'"
+            )
         from varprop.sweep import Pair, Runs
 
         pair = Pair(init, act)
@@ -491,7 +518,7 @@ def simulate(init, act, weight_var, every, seeds, fmt, output, explain, summary,
         show(Runs("seeds", groups, (pair.label,)), fmt, output, **view)
         return
     with core_errors(), progress_bar(fmt, total_work(1, run), f"{init}:{act}") as tick:
-        result = run_simulation(init=init, act=act, progress=tick, **run)
+        result = run_simulation(init=init, act=act, progress=tick, hist_layers=hist, **run)
     show(result, fmt, output, **view)
 
 

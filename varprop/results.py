@@ -233,11 +233,19 @@ class Result:
 
 @dataclass(frozen=True)
 class SimulationResult(Result):
-    """One Monte-Carlo run: its config, one :class:`LayerStats` per layer, a summary."""
+    """One Monte-Carlo run: its config, one :class:`LayerStats` per layer, a summary,
+    and the distributions asked for (``hist_layers``; see :mod:`varprop.histograms`)."""
 
     config: Config
     layers: tuple[LayerStats, ...]
     summary: Summary
+    histograms: tuple = ()  # varprop.histograms.Histogram, by layer then h, a, delta
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if self.histograms:  # absent, not empty, when none were asked: JSON as before
+            d["histograms"] = [h.to_dict() for h in self.histograms]
+        return d
 
 
 LAYER_FIELDS = tuple(f.name for f in fields(LayerStats))

@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.text import Text
 
 from varprop.render import View
+from varprop.render.hist import hist_rows
 from varprop.render.layout import Adaptive, Column, Screen, draw
 from varprop.render.numbers import factor, fixed, num, percent, rows_to_show, sci, stated
 from varprop.render.terms import (
@@ -96,6 +97,11 @@ def _simulate(result: SimulationResult, view: View, screen: Screen) -> Group:
         rows_note(len(rows), len(layers)),
         summary_lines(result, screen),
     ]
+    if result.histograms:
+        parts += [
+            Text(),
+            hist_rows(result.histograms, width=screen.width, plain=not screen.unicode),
+        ]
     if view.explain:
         parts.append(_explain(result, screen))
     else:
