@@ -5,7 +5,8 @@
 
 Each command runs on a pseudo-terminal (script(1)) at 80 columns with NO_COLOR=1, as
 a reader's terminal shows it; progress bars and colour codes are stripped.  A block
-whose command line holds "..." or writes a file (-o, --plot) is left as it is.
+whose command line holds "...", goes on to the next line or writes a file (-o,
+--plot) is left as it is.
 """
 
 from __future__ import annotations
@@ -39,7 +40,11 @@ def main() -> int:
 
     def replace(m: re.Match) -> str:
         command, old = m.group(1), m.group(2)
-        if "..." in command or re.search(r"\s(-o|--output|--plot)\s", command):
+        if (
+            "..." in command
+            or command.endswith("\\")
+            or re.search(r"\s(-o|--output|--plot)\s", command)
+        ):
             return m.group(0)
         new = run(command)
         if new != old:
