@@ -39,7 +39,7 @@ from varprop.errors import VarpropError
 from varprop.initializers import judged_by_recommend
 from varprop.meanfield.fixedpoints import GAP_NOISE, edge_of_chaos, fixed_point, phase
 from varprop.meanfield.gaussian import Kernel, kernel
-from varprop.meanfield.stack import MAX_VAR, check_int
+from varprop.meanfield.stack import MAX_VAR, check_int, check_var
 from varprop.results import PhaseInitPoint, PhaseLinePoint, PhaseResult, finite_or_none
 
 DEFAULT_BIAS = (0.0, 0.3)
@@ -57,8 +57,8 @@ NICE = (1.0, 2.0, 2.5, 4.0, 5.0, 8.0, 10.0)
 
 def grid_values(lo: float, hi: float, steps: int, *, name: str, param: str) -> tuple[float, ...]:
     """``steps`` evenly spaced values from ``lo`` to ``hi`` (0 <= lo < hi, finite)."""
-    lo = _check_value(lo, name, param)
-    hi = _check_value(hi, name, param)
+    lo = check_var(lo, name, param)
+    hi = check_var(hi, name, param)
     if not lo < hi:
         raise VarpropError(f"{name} range needs low < high, got {lo:g}:{hi:g}", param=param)
     if not (isinstance(steps, int) and not isinstance(steps, bool) and steps >= 2):
@@ -133,18 +133,6 @@ def phase_diagram(
     )
 
 
-def _check_value(value, name: str, param: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
-    if not (math.isfinite(v) and 0 <= v <= MAX_VAR):
-        raise VarpropError(
-            f"{name} must be a number from 0 to {MAX_VAR:g}, got {value!r}", param=param
-        )
-    return v
-
-
 def _check_axis(values, name: str, param: str) -> np.ndarray:
     """A non-empty, strictly increasing array of valid variances."""
     try:
@@ -155,7 +143,7 @@ def _check_axis(values, name: str, param: str) -> np.ndarray:
         ) from None
     if not items:
         raise VarpropError(f"{name} values must not be empty", param=param)
-    arr = np.array([_check_value(v, name, param) for v in items])
+    arr = np.array([check_var(v, name, param) for v in items])
     if np.any(np.diff(arr) <= 0):
         raise VarpropError(f"{name} values must be strictly increasing", param=param)
     return arr
