@@ -39,7 +39,7 @@ from varprop.errors import VarpropError
 from varprop.initializers import judged_by_recommend
 from varprop.meanfield.fixedpoints import GAP_NOISE, edge_of_chaos, fixed_point, phase
 from varprop.meanfield.gaussian import Kernel, kernel
-from varprop.meanfield.stack import MAX_VAR, check_int, check_var
+from varprop.meanfield.stack import check_int, check_var
 from varprop.results import PhaseInitPoint, PhaseLinePoint, PhaseResult, finite_or_none
 
 DEFAULT_BIAS = (0.0, 0.3)
