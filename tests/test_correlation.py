@@ -83,3 +83,12 @@ def test_leaky_relu_closed_form_matches_adaptive_quadrature():
         assert correlation_map("leaky-relu:0.2", 1 / top, 0.0, q, c) == pytest.approx(
             expect, abs=1e-7
         )
+
+
+def test_barely_chaotic_map_keeps_c_star_at_one():
+    # SiLU at recommend's critical setting: chi_1 is 1 up to the quadrature's error, so the
+    # chaotic fixed point (if any) sits within a scan step of 1 -- never at c = -1, which
+    # would claim that two nearby inputs come out anti-correlated.
+    q = fixed_point("silu", 1.967, 1.0).q
+    fp = correlation_fixed_point("silu", 1.967, 1.0, q)
+    assert fp.c_star > 0.99

@@ -135,7 +135,10 @@ def _chaotic_fixed_point(a: Activation, sigma_w2: float, sigma_b2: float, q: flo
             lo, hi = float(SCAN[i - 1]), float(SCAN[i])
             break
     else:
-        return -1.0
+        # f stays above the diagonal on the whole scan: chi_1 is so close to 1 that the
+        # chaotic fixed point has not yet left c = 1 by a scan step (it moves off as
+        # chi_1 - 1 grows from 0), so c* is 1 to the scan's resolution.
+        return 1.0
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if g(mid) >= 0 else (lo, mid)
