@@ -115,9 +115,11 @@ def figure_type(path: str) -> str | None:
     return ext if ext in FIGURE_TYPES else None
 
 
-def check_figure(path: str | None, inputs: tuple[str | None, ...] = ()) -> str | None:
+def check_figure(
+    path: str | None, inputs: tuple[str | None, ...] = (), output: str | None = None
+) -> str | None:
     """``--plot``'s file, refused before any work: a .png, .svg or .pdf name that
-    :func:`check_target` accepts, and matplotlib installed."""
+    :func:`check_target` accepts, not the ``--output`` file, and matplotlib installed."""
     if path is None:
         return None
     if figure_type(path) is None:
@@ -125,6 +127,8 @@ def check_figure(path: str | None, inputs: tuple[str | None, ...] = ()) -> str |
             path, "give a file name ending in .png, .svg or .pdf (the figure's type)", "--plot"
         )
     check_target(path, inputs, option="--plot")
+    if output is not None and _real(output) == _real(path):
+        raise _refuse(path, "it is the --output file; write the figure elsewhere", "--plot")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
