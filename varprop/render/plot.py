@@ -40,6 +40,7 @@ STYLE = {
     "axes.grid": True,
     "grid.alpha": 0.3,
     "svg.fonttype": "none",  # text stays text: searchable, and smaller
+    "svg.hashsalt": "varprop",  # ids the same from run to run
     "pdf.fonttype": 42,
 }
 # No creation date in the file: the same result gives the same bytes.
