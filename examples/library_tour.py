@@ -3,6 +3,8 @@
 varprop as a library, for scripts and notebooks: one simulation against its theory, the
 He-vs-Xavier question for ReLU in numbers, and what an activation without a textbook
 init (GELU) needs.  Runs in a few seconds.
+Source: He et al. (2015), "Delving Deep into Rectifiers", eq. (10) (He vs Xavier for
+ReLU); Schoenholz et al. (2017) for the theory beside each run.
 """
 
 import varprop

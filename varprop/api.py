@@ -71,6 +71,7 @@ def simulate(
     block: str = "plain",
     norm: str = "none",
     branch_scale: float | str | None = None,
+    hist_layers: Sequence[int] | str | None = None,
 ) -> SimulationResult:
     """Push one random batch forward and back through a fresh random stack.
 
@@ -92,6 +93,9 @@ def simulate(
     ``batch``) and ``branch_scale`` (alpha of a residual branch, a number > 0 or
     ``"auto"`` = 1/sqrt(depth); default 1) build the blocks of DESIGN.md (see
     :mod:`varprop.blocks`); ``init="lsuv"`` rescales each layer on the batch.
+    ``hist_layers`` (layers in 1..depth, or ``"auto"``: first, last and three between)
+    adds the distributions of h, a and delta at those layers, gathered in the same
+    pass (``result.histograms``, see :mod:`varprop.histograms`; plain stacks only).
 
     >>> r = simulate(init="he", act="relu", depth=10, width=64, batch=32)
     >>> r.summary.forward
@@ -114,6 +118,7 @@ def simulate(
     )
     rows = x0.shape[0] if x0 is not None else batch
     net = with_blocks(net, block, norm, branch_scale, rows)
+    collector = _collector(hist_layers, net)
     budget.check_simulate(
         net.widths,
         rows,
@@ -126,7 +131,15 @@ def simulate(
         block=net.block,
         norm=net.norm,
     )
-    raw = run(net, seed=seed, inputs=x0, batch=batch, weight_cache=weight_cache, progress=progress)
+    raw = run(
+        net,
+        seed=seed,
+        inputs=x0,
+        batch=batch,
+        weight_cache=weight_cache,
+        progress=progress,
+        histograms=collector,
+    )
     second_moment = 1.0 if x0 is None or named else _second_moment(x0)
     batch_var = 1.0 if x0 is None or named else _batch_variance(x0)
     lsuv = lsuv_record(raw, net)
@@ -163,7 +176,24 @@ def simulate(
         config=config,
         layers=layers,
         summary=_replace(summary, theory_max_log10_error=_theory_error(raw, prediction), lsuv=lsuv),
+        histograms=raw.histograms,
     )
+
+
+def _collector(hist_layers, net: Network):
+    """A histogram collector for the layers asked (checked), or None when none are."""
+    from varprop.histograms import Collector, check_layers
+
+    layers = check_layers(hist_layers, net.depth)
+    if layers is None:
+        return None
+    if not net.plain:
+        raise VarpropError(
+            "histograms are gathered for plain stacks only (--block plain --norm none), "
+            f"not block {net.block!r} with norm {net.norm!r}",
+            param="--hist",
+        )
+    return Collector(layers, net.act)
 
 
 def _bias_std(bias_std: float | None, bias_var: float | None) -> float | None:

@@ -129,6 +129,20 @@ class IntList(click.ParamType):
         return items
 
 
+class HistLayers(click.ParamType):
+    """``--hist``: comma-separated layers ``1,10,50``, or ``auto`` (a bare ``--hist``)."""
+
+    name = "L,L,..."
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple) or value == "auto":
+            return value
+        try:
+            return tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            self.fail(f"{_short(value)!r} is not a comma-separated list of layers", param, ctx)
+
+
 def _short(value, limit: int = 60) -> str:
     """A value as the user gave it, cut short for a one-line message."""
     text = str(value)
@@ -473,12 +487,20 @@ def cli() -> None:
 )
 @common_run_options
 @EVERY_OPTION
+@click.option(
+    "--hist",
+    type=HistLayers(),
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    help="Histograms of h, a and dL/dh at these layers (bare --hist: first, last, 3 between).",
+)
 @seeds_option
 @output_options
 @summary_option
 def simulate(
-    init, act, weight_var, every, seeds, fmt, output, explain, plot, summary, **run
-) -> None:
+    init, act, weight_var, every, hist, seeds, fmt, output, explain, plot, summary, **run
+):
     """Simulate one initializer/activation pair, layer by layer.
 
     Prints, for each layer l, the variance of the pre-activations h_l, the mean and
@@ -492,6 +514,7 @@ def simulate(
       varprop simulate --init xavier --act relu --depth 50 --every 10
       varprop simulate --init torch-default --act relu --format json
       varprop simulate --init he --act relu --seeds 5
+      varprop simulate --init normal --act tanh --depth 10 --hist 1,5,10
     """
     from varprop.api import simulate as run_simulation
     from varprop.sweep import total_work
@@ -502,6 +525,10 @@ def simulate(
     init = weight_var if weight_var is not None else init
     view = {"every": every, "explain": explain, "summary": summary}
     if seeds > 1:
+        if hist is not None:
+            raise click.BadParameter(
+                "histograms are drawn from one run: drop --seeds", param_hint="'--hist'"
+            )
         from varprop.sweep import Pair, Runs
 
         pair = Pair(init, act)
@@ -509,7 +536,7 @@ def simulate(
         show(Runs("seeds", groups, (pair.label,)), fmt, output, plot, **view)
         return
     with core_errors(), progress_bar(fmt, total_work(1, run), f"{init}:{act}") as tick:
-        result = run_simulation(init=init, act=act, progress=tick, **run)
+        result = run_simulation(init=init, act=act, progress=tick, hist_layers=hist, **run)
     show(result, fmt, output, plot, **view)
 
 
@@ -848,6 +875,75 @@ def recommend(act, bias_var, width, depth, fmt, output, explain, plot, **blocks)
         )
     with core_errors():
         result = advise(act, bias_var, width=width, depth=depth)
+    show(result, fmt, output, plot, explain=explain)
+
+
+class VarRange(click.ParamType):
+    """``LO:HI``: two finite variances, 0 <= LO < HI."""
+
+    name = "LO:HI"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        lo, sep, hi = str(value).partition(":")
+        try:
+            pair = (float(lo), float(hi)) if sep else None
+        except ValueError:
+            pair = None
+        if pair is None or not all(math.isfinite(x) for x in pair):
+            self.fail(f"{_short(value)!r} is not LO:HI with two finite numbers", param, ctx)
+        if not 0 <= pair[0] < pair[1]:
+            self.fail(f"{_short(value)!r} needs 0 <= LO < HI", param, ctx)
+        return pair
+
+
+GRID_STEPS = click.IntRange(min=2, max=401)
+
+
+@cli.command()
+@click.option("--act", type=ACT, default="tanh", show_default=True, help="Activation.")
+@click.option(
+    "--weight-var-range",
+    type=VarRange(),
+    default=None,
+    help="sigma_w^2 from LO to HI [default: 0 to max(4, twice the edge of chaos)].",
+)
+@click.option(
+    "--bias-var-range", type=VarRange(), default="0:0.3", show_default=True, help="sigma_b^2."
+)
+@click.option("--steps", type=GRID_STEPS, default=61, show_default=True, help="sigma_w^2 values.")
+@click.option(
+    "--bias-steps", type=GRID_STEPS, default=31, show_default=True, help="sigma_b^2 values."
+)
+@click.option(
+    "--width",
+    type=THEORY_WIDTH,
+    default=512,
+    show_default=True,
+    help="Layer width of the named initializers marked on the map.",
+)
+@output_options
+def phase(
+    act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, output, explain, plot
+):
+    """The sigma_w^2 x sigma_b^2 phase diagram: ordered, critical or chaotic.
+
+    At each point, chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] at the fixed point q* the
+    variance map reaches from a unit input; the order-to-chaos line is chi_1 = 1
+    (Poole et al. 2016, Schoenholz et al. 2017 Fig. 1).
+
+    \b
+      varprop phase --act tanh
+      varprop phase --act relu --weight-var-range 1:3 --format csv
+    """
+    from varprop.meanfield.phase import default_weight_range, grid_values, phase_diagram
+
+    with core_errors():
+        w_lo, w_hi = weight_var_range or default_weight_range(act)
+        ws = grid_values(w_lo, w_hi, steps, name="sigma_w^2", param="--weight-var-range")
+        bs = grid_values(*bias_var_range, bias_steps, name="sigma_b^2", param="--bias-var-range")
+        result = phase_diagram(act, weight_vars=ws, bias_vars=bs, width=width)
     show(result, fmt, output, plot, explain=explain)
 
 

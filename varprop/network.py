@@ -98,6 +98,7 @@ class RawStats:
     overflow_layer: int | None = None
     overflow_kind: str | None = None
     lsuv: list | None = None  # per layer, varprop.blocks.Lsuv, for --init lsuv
+    histograms: tuple = ()  # varprop.histograms.Histogram, for the layers asked
 
 
 def hidden_widths(widths, width: int, depth: int) -> tuple[int, ...]:
@@ -433,6 +434,7 @@ def _run(
     batch: int = 256,
     weight_cache: WeightCache | None = None,
     progress: Callable[[int], None] | None = None,
+    histograms=None,
 ) -> RawStats:
     """Forward and backward pass; per-layer statistics.
 
@@ -440,7 +442,8 @@ def _run(
     runs of the same weights (init, widths, dtype, seed) share one draw; the numbers are
     the same bit for bit with or without it.  ``progress(1)`` is called once per layer
     of the forward pass and once per layer of the backward pass (2 L calls in all when
-    nothing overflows).
+    nothing overflows).  ``histograms`` (a :class:`varprop.histograms.Collector`, plain
+    stacks only) gathers the distributions of its layers on the way.
     """
     dtype = DTYPES[net.dtype]
     L, widths = net.depth, net.widths
@@ -465,7 +468,7 @@ def _run(
         with np.errstate(all="ignore"):
             if net.plain:
                 stored, exps, ok_upto = _forward(
-                    net, x0, weights, st, streams["bias"], progress, x0_exp=e0
+                    net, x0, weights, st, streams["bias"], progress, x0_exp=e0, hist=histograms
                 )
                 if ok_upto == L:
                     _backward(
@@ -479,6 +482,7 @@ def _run(
                         B,
                         progress,
                         x0_exp=e0,
+                        hist=histograms,
                     )
             else:
                 from varprop import blocks
@@ -510,6 +514,8 @@ def _run(
             weights.cancel()
     if ok_upto < L:
         st.overflow_layer = ok_upto + 1
+    if histograms is not None:
+        st.histograms = histograms.result(st.overflow_layer)
     return st
 
 
@@ -528,7 +534,7 @@ def _input_batch(inputs: np.ndarray, dtype) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(np.ldexp(x64, -k, out=x64), dtype=dtype), k
 
 
-def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp=0):
+def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp=0, hist=None):
     """Fill the forward statistics; return (stored arrays, their exponents, layers done)."""
     from varprop.blocks import _linear_out
 
@@ -561,6 +567,9 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp
             st.overflow_kind = "overflow"
             return stored, exps, l - 1
         _record(st.preact_mean, st.preact_var, st.log10_preact_var, l, mean, square, eh)
+        seen = hist is not None and hist.wants(l)
+        if seen:
+            hist.preact(l, h, eh, mean, square)  # before phi overwrites h
         if act.saturation == "dead":
             st.saturated_frac[l - 1] = 1.0 - np.count_nonzero(h.max(axis=0) > 0) / n
 
@@ -590,6 +599,8 @@ def _forward(net, x0, weights, st: RawStats, bias_seed, progress=None, *, x0_exp
             st.saturated_frac[l - 1] = float(np.count_nonzero(act.flat(true_a))) / a.size
         elif act.saturation == "none":
             st.saturated_frac[l - 1] = 0.0
+        if seen:
+            hist.activation(l, a, ea, mean, square, st.saturated_frac[l - 1])
         if act.homogeneous:
             # Renormalise by a power of two: exact, and keeps a of order 1 at any depth.
             k = _rescale_exponent(square)
@@ -714,7 +725,18 @@ def _record(mean_arr, var_arr, log_arr, l, mean, square, e):
 
 
 def _backward(
-    net, x0, weights, stored, exps, st: RawStats, probe_seed, B, progress=None, *, x0_exp=0
+    net,
+    x0,
+    weights,
+    stored,
+    exps,
+    st: RawStats,
+    probe_seed,
+    B,
+    progress=None,
+    *,
+    x0_exp=0,
+    hist=None,
 ):
     """Fill the gradient statistics, from layer L down to 1."""
     dtype = DTYPES[net.dtype]
@@ -739,6 +761,15 @@ def _backward(
         rms = math.sqrt(square)
         st.grad_rms[l - 1] = _ldexp_or_nan(rms, eg - k)
         st.log10_grad_rms[l - 1] = _log10_scaled(rms, eg - k)
+        if hist is not None and hist.wants(l):  # d is delta_l / 2**eg, of RMS rms / 2**k
+            true_rms, log10_rms = float(st.grad_rms[l - 1]), float(st.log10_grad_rms[l - 1])
+            hist.gradient(
+                l,
+                d,
+                math.ldexp(rms, -k),
+                true_rms if math.isfinite(true_rms) else None,
+                log10_rms if math.isfinite(log10_rms) else None,
+            )
 
         # dL/dW_l = a_{l-1}^T delta_l / B, with a_{l-1} = prev * 2**ep.
         if l == 1:

@@ -233,11 +233,19 @@ class Result:
 
 @dataclass(frozen=True)
 class SimulationResult(Result):
-    """One Monte-Carlo run: its config, one :class:`LayerStats` per layer, a summary."""
+    """One Monte-Carlo run: its config, one :class:`LayerStats` per layer, a summary,
+    and the distributions asked for (``hist_layers``; see :mod:`varprop.histograms`)."""
 
     config: Config
     layers: tuple[LayerStats, ...]
     summary: Summary
+    histograms: tuple = ()  # varprop.histograms.Histogram, by layer then h, a, delta
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        if self.histograms:  # absent, not empty, when none were asked: JSON as before
+            d["histograms"] = [h.to_dict() for h in self.histograms]
+        return d
 
 
 LAYER_FIELDS = tuple(f.name for f in fields(LayerStats))
@@ -403,3 +411,88 @@ class RecommendResult:
             "best": None if self.best is None else self.best.to_dict(),
             "inits": [i.to_dict() for i in self.inits],
         }
+
+
+@dataclass(frozen=True)
+class PhaseLinePoint:
+    """Where chi_1 crosses 1 along one row (fixed sigma_b^2) of a phase diagram.
+
+    ``sigma_w2`` is None where chi_1 does not cross 1 inside the grid's sigma_w^2 range;
+    ``q_star`` is the fixed point there (None where q grows without bound).
+    """
+
+    sigma_b2: float
+    sigma_w2: float | None
+    q_star: float | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PhaseInitPoint:
+    """A named initializer's place on the phase diagram: its sigma_w^2 at the run's width,
+    at sigma_b^2 = 0, with the fixed point, chi_1 and phase there."""
+
+    init: str
+    sigma_w2: float
+    sigma_b2: float
+    q_star: float | None
+    chi_1: float | None
+    phase: str | None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    """The sigma_w^2 x sigma_b^2 phase diagram of one activation (mean field).
+
+    ``q_star[b][w]``, ``chi_1[b][w]`` and ``phase[b][w]`` belong to
+    ``(weight_vars[w], bias_vars[b])``: q* the fixed point the variance map reaches from a
+    unit-variance input (None where there is none, or q grows without bound, or every q
+    is one), chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] (its q -> inf limit where q grows),
+    the phase ``ordered`` / ``critical`` / ``chaotic`` (None where chi_1 is undefined).
+    ``critical_line`` has one point per sigma_b^2; ``inits`` the named initializers.
+    """
+
+    version: str
+    act: str
+    width: int
+    weight_vars: tuple[float, ...]
+    bias_vars: tuple[float, ...]
+    q_star: tuple[tuple[float | None, ...], ...]
+    chi_1: tuple[tuple[float | None, ...], ...]
+    phase: tuple[tuple[str | None, ...], ...]
+    critical_line: tuple[PhaseLinePoint, ...]
+    inits: tuple[PhaseInitPoint, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "varprop_version": self.version,
+            "act": self.act,
+            "width": self.width,
+            "weight_vars": list(self.weight_vars),
+            "bias_vars": list(self.bias_vars),
+            "q_star": [list(row) for row in self.q_star],
+            "chi_1": [list(row) for row in self.chi_1],
+            "phase": [list(row) for row in self.phase],
+            "critical_line": [p.to_dict() for p in self.critical_line],
+            "inits": [i.to_dict() for i in self.inits],
+        }
+
+    def rows(self) -> list[dict]:
+        """One tidy record per grid point (sigma_b^2 outer, sigma_w^2 inner), for CSV."""
+        return [
+            {
+                "act": self.act,
+                "sigma_w2": w,
+                "sigma_b2": b,
+                "q_star": self.q_star[i][j],
+                "chi_1": self.chi_1[i][j],
+                "phase": self.phase[i][j],
+            }
+            for i, b in enumerate(self.bias_vars)
+            for j, w in enumerate(self.weight_vars)
+        ]

@@ -17,7 +17,13 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 
-from varprop.results import LAYER_FIELDS, RecommendResult, SimulationResult, TheoryResult
+from varprop.results import (
+    LAYER_FIELDS,
+    PhaseResult,
+    RecommendResult,
+    SimulationResult,
+    TheoryResult,
+)
 
 # A run's key: what identifies it among the rows of a file.
 RUN_KEYS = (
@@ -72,9 +78,9 @@ def render(result, view) -> str:
         return recommendation(result)
     if isinstance(result, Listing):
         return listing(result)
-    if hasattr(result, "rows"):  # the phase diagram: tidy records already
+    if isinstance(result, PhaseResult):  # tidy records already
         rows = result.rows()
-        return _write(list(rows[0]) if rows else [], [list(r.values()) for r in rows])
+        return _write(list(rows[0]), [list(r.values()) for r in rows])
     raise TypeError(f"no csv rendering for {type(result).__name__}")
 
 

@@ -12,6 +12,7 @@ from rich.console import Group
 from rich.text import Text
 
 from varprop.render import View
+from varprop.render.hist import hist_rows
 from varprop.render.layout import Adaptive, Column, Screen, draw
 from varprop.render.numbers import factor, fixed, num, percent, rows_to_show, sci, stated
 from varprop.render.terms import (
@@ -96,6 +97,11 @@ def _simulate(result: SimulationResult, view: View, screen: Screen) -> Group:
         rows_note(len(rows), len(layers)),
         summary_lines(result, screen),
     ]
+    if result.histograms:
+        parts += [
+            Text(),
+            hist_rows(result.histograms, width=screen.width, plain=not screen.unicode),
+        ]
     if view.explain:
         parts.append(_explain(result, screen))
     else:
@@ -180,20 +186,27 @@ def summary_lines(result: SimulationResult, screen: Screen) -> Text:
     return out
 
 
-def _saturation_meaning(result: SimulationResult) -> str:
+def _dead(result) -> bool:
     from varprop.activations import get_activation
 
-    if get_activation(result.config.act).saturation == "dead":
-        # Deep ReLU-like stacks make the samples alike (their correlation tends to 1), so
-        # a unit ends up negative for all of them: up to about half the units, any init.
-        return "negative on every sample; deep stacks make samples alike, so up to half get there"
-    return "units in the flat part"
+    return get_activation(result.config.act).saturation == "dead"
+
+
+def _saturation_meaning(result: SimulationResult) -> str:
+    return "negative on every sample" if _dead(result) else "in the flat part"
 
 
 def _explain(result: SimulationResult, screen: Screen) -> Text:
     s = result.summary
     out = Text(style="dim")
     out.append(LEGEND[stack_kind(result.config)] + "\n" + drift_legend(screen))
+    if _dead(result) and result.layers[-1].saturated_frac:
+        # Deep ReLU-like stacks make the samples alike (their correlation tends to 1), so
+        # a unit ends up negative for all of them: up to about half the units, any init.
+        out.append(
+            "\nDead units: deep stacks make the samples alike, so a unit negative on one is "
+            "negative on all; up to about half the units get there, whatever the init."
+        )
     if s.theory_forward is not None:
         out.append(
             f"\nTheory judges this very setting forward {verdict_text(s.theory_forward)}, "
@@ -222,7 +235,7 @@ def _seeds(runs, view: View, screen: Screen) -> Group:
     c = group[0].config
     title = Text(
         f"{c.init} + {c.act}  depth {c.depth}  width {c.width}  batch {c.batch}  "
-        f"{seed_text(agg.seeds)} ({len(agg.seeds)} runs)  {c.dtype}\n"
+        f"{seed_text(agg.seeds)}  {c.dtype}\n"
         f"sigma_w^2 {num(c.weight_var)}  bias std {num(c.bias_std)}",
         style="bold",
     )
@@ -358,8 +371,9 @@ def theory(result: TheoryResult, view: View) -> Adaptive:
 def _theory(result: TheoryResult, view: View, screen: Screen) -> Group:
     c, layers = result.config, result.layers
     title = Text(
-        f"theory: {c.init} + {c.act}  depth {c.depth}  sigma_w^2 {num(c.weight_var)}  "
-        f"sigma_b^2 {num(c.bias_var)}  E[a0^2] {num(c.input_second_moment)}  (infinite width)",
+        f"theory: {c.init} + {c.act}  depth {c.depth}  (infinite width)\n"
+        f"sigma_w^2 {num(c.weight_var)}  sigma_b^2 {num(c.bias_var)}  "
+        f"E[a0^2] {num(c.input_second_moment)}",
         style="bold",
     )
     if block_text(c):

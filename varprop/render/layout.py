@@ -77,7 +77,7 @@ class Column:
 
     @property
     def title(self) -> str:
-        return self.name or self.header.replace("\n", " ")
+        return self.name or " ".join(self.header.split())
 
 
 GAP = 2

@@ -13,7 +13,8 @@ from rich.text import Text
 
 from varprop.listing import Listing
 from varprop.render import View, advice, layers, runs
-from varprop.results import RecommendResult, SimulationResult, TheoryResult
+from varprop.render.phase import phase_table
+from varprop.results import PhaseResult, RecommendResult, SimulationResult, TheoryResult
 from varprop.sweep import Runs
 
 
@@ -30,10 +31,8 @@ def render(result, view: View):
         return advice.recommend(result, view)
     if isinstance(result, Listing):
         return listing(result)
-    if hasattr(result, "rows"):  # the phase diagram
-        from varprop.render import phase
-
-        return phase.phase_map(result)
+    if isinstance(result, PhaseResult):
+        return phase_table(result, view)
     raise TypeError(f"no table rendering for {type(result).__name__}")
 
 
