@@ -18,6 +18,7 @@ from support import invoke
 
 import varprop
 from varprop.listing import Listing, listing
+from varprop.meanfield.phase import phase_diagram
 from varprop.render import ALL_FORMATS, FIGURES, FORMATS, View, render
 from varprop.render import plot as plotting
 from varprop.render.terms import SHORT
@@ -44,6 +45,9 @@ def results():
         "theory": varprop.theory(act="tanh", weight_var=1.5, bias_var=0.05, depth=20),
         "recommend": varprop.recommend("tanh", depth=20),
         "list": listing(),
+        "phase": phase_diagram(
+            "tanh", weight_vars=(0.5, 1.0, 1.5, 2.0), bias_vars=(0.0, 0.05, 0.1)
+        ),
     }
 
 
@@ -209,6 +213,24 @@ def test_recommend_draws_every_init_and_criterion(results):
     assert {c.sigma_w2 for c in r.criteria if c.sigma_w2 is not None} <= drawn
 
 
+def test_phase_colours_log_chi_1_and_draws_the_line_contours_and_inits(results):
+    r = results["phase"]
+    fig = plotting.figure(r)
+    ax = fig.axes[0]
+    (mesh,) = [c for c in ax.collections if hasattr(c, "get_coordinates")]
+    want = np.log10(np.array(r.chi_1, dtype=float))
+    np.testing.assert_allclose(mesh.get_array().reshape(want.shape), want)
+    assert mesh.norm.vcenter == 0.0  # diverging at chi_1 = 1
+    want = [(p.sigma_w2, p.sigma_b2) for p in r.critical_line if p.sigma_w2 is not None]
+    np.testing.assert_allclose(_line(ax, "order-to-chaos: chi_1 = 1"), want)
+    (points,) = [c for c in ax.collections if c.get_label().startswith("named inits")]
+    inside = [i for i in r.inits if 0.5 <= i.sigma_w2 <= 2.0]
+    np.testing.assert_allclose(points.get_offsets(), [(i.sigma_w2, i.sigma_b2) for i in inside])
+    labels = " ".join(t.get_text() for t in ax.texts)
+    assert all(i.init in labels for i in inside) and "q* " in labels  # contours labelled
+    assert "off the map: normal (512)" in fig._suptitle.get_text()
+
+
 def test_save_refuses_another_extension_before_any_work(tmp_path, monkeypatch, results):
     monkeypatch.setattr(plotting, "figure", lambda *a: pytest.fail("drew a figure"))
     with pytest.raises(ValueError, match=r"\.png, \.svg, \.pdf"):
@@ -235,6 +257,8 @@ COMMANDS = {
     "theory": (["theory", "--act", "tanh", "--depth", "6"], ["he + tanh"], (1000, 400)),
     "recommend": (["recommend", "--act", "tanh", "--depth", "6"], ["recommend: tanh"],
                   (900, 400)),
+    "phase": (["phase", "--act", "tanh", "--steps", "5", "--bias-steps", "3"],
+              ["phase diagram: tanh", "xavier"], (900, 500)),
 }  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from varprop.output import FIGURE_TYPES, figure_type, write_atomic
 from varprop.render import View
 from varprop.render.numbers import log10_of, num
 from varprop.render.terms import SHORT, block_text, var_name, width_text
-from varprop.results import RecommendResult, SimulationResult, TheoryResult
+from varprop.results import PhaseResult, RecommendResult, SimulationResult, TheoryResult
 from varprop.sweep import Runs, is_matched
 from varprop.words import verdict_text
 
@@ -47,6 +47,9 @@ STYLE = {
 METADATA = {"png": None, "svg": {"Date": None}, "pdf": {"CreationDate": None}}
 # The grid's colour scale: symmetric about 0, at least the stable band, at most this.
 GRID_CLIP = 10.0
+# The phase diagram's: log10 chi_1 at least this far on either side of 0 (chi_1 = 1).
+PHASE_MIN = 0.05
+LABEL_BOX = {"boxstyle": "round,pad=0.2", "fc": "white", "alpha": 0.75, "lw": 0}
 THEORY_LABEL = "theory (mean field)"
 
 
@@ -69,6 +72,8 @@ def figure(result, view: View | None = None):
             return theory(result)
         if isinstance(result, RecommendResult):
             return recommend(result)
+        if isinstance(result, PhaseResult):
+            return phase(result)
         raise TypeError(f"no plot for {type(result).__name__}")
 
 
@@ -418,3 +423,75 @@ def recommend(result: RecommendResult):
         f"width {result.width}\n{best}"
     )
     return fig
+
+
+# ---------------------------------------------------------------- phase
+
+
+def phase(result: PhaseResult):
+    """The sigma_w^2 x sigma_b^2 plane coloured by log10 chi_1 (blue ordered, red
+    chaotic), the order-to-chaos line chi_1 = 1, q* contours and the named inits."""
+    import numpy as np
+    from matplotlib import colormaps
+    from matplotlib.colors import TwoSlopeNorm
+
+    ws, bs = np.array(result.weight_vars), np.array(result.bias_vars)
+    chi = np.array([[np.nan if v is None else v for v in row] for row in result.chi_1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_chi = np.where(chi > 0, np.log10(chi), np.nan)  # (bias, weight)
+    finite = log_chi[np.isfinite(log_chi)]
+    # Diverging at chi_1 = 1, each side to its own extreme, so a faint phase still shows.
+    lo = min(float(finite.min()) if finite.size else 0.0, -PHASE_MIN)
+    hi = max(float(finite.max()) if finite.size else 0.0, PHASE_MIN)
+    fig, ax = _figure(1, (9.0, 5.0))
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=lo, vmax=hi)
+    mesh = ax.pcolormesh(ws, bs, np.ma.masked_invalid(log_chi), shading="nearest",
+                         cmap=colormaps["RdBu_r"].with_extremes(bad="0.85"), norm=norm)  # fmt: skip
+    fig.colorbar(mesh, ax=ax, label="log10 chi_1 (0: critical)")
+
+    q = np.array([[np.nan if v is None else v for v in row] for row in result.q_star])
+    levels = _levels(q[np.isfinite(q)])
+    if min(q.shape) >= 2 and len(levels) >= 1:
+        contours = ax.contour(ws, bs, np.ma.masked_invalid(q), levels=levels, colors="0.35",
+                              linewidths=0.8)  # fmt: skip
+        ax.clabel(contours, fontsize=9, fmt=lambda v: f"q* {v:g}")
+
+    line = [(p.sigma_w2, p.sigma_b2) for p in result.critical_line if p.sigma_w2 is not None]
+    if line:
+        ax.plot(*zip(*line, strict=True), color="black", linewidth=2, marker="." * (len(line) < 3),
+                label="order-to-chaos: chi_1 = 1")  # fmt: skip
+
+    inside = [i for i in result.inits if ws.min() <= i.sigma_w2 <= ws.max()]
+    outside = [i for i in result.inits if i not in inside]
+    ax.scatter([i.sigma_w2 for i in inside], [i.sigma_b2 for i in inside], color="black",
+               edgecolor="white", zorder=3, s=40, label="named inits (sigma_b^2 = 0)")  # fmt: skip
+    places: dict[tuple[float, float], list[str]] = {}
+    for i in inside:
+        places.setdefault((i.sigma_w2, i.sigma_b2), []).append(i.init)
+    for (w, b), names in places.items():
+        ax.annotate("\n".join(names), (w, b), xytext=(4, 6), textcoords="offset points",
+                    fontsize=9, va="bottom", bbox=LABEL_BOX)  # fmt: skip
+    ax.set_xlim(ws.min(), ws.max())
+    ax.set_xlabel("sigma_w^2")
+    ax.set_ylabel("sigma_b^2")
+    ax.legend(loc="upper left")
+    ax.grid(False)
+    note = ", ".join(f"{i.init} ({num(i.sigma_w2)})" for i in outside)
+    fig.suptitle(
+        f"phase diagram: {result.act} (mean field; named inits at width {result.width})\n"
+        "blue: ordered (chi_1 < 1, gradients vanish); red: chaotic (chi_1 > 1, they explode)"
+        + (f"\noff the map: {note}" if note else "")
+    )
+    return fig
+
+
+def _levels(values, most: int = 6) -> list[float]:
+    """q* contour levels: 1-2-5 steps inside the values' range (q* spans decades near
+    a divergence), thinned to at most ``most``."""
+    positive = values[values > 0]
+    if positive.size < 2:
+        return []
+    lo, hi = float(positive.min()), float(positive.max())
+    steps = [m * 10.0**e for e in range(-4, 8) for m in (1, 2, 5)]
+    inside = [v for v in steps if lo < v < hi]
+    return inside[:: -(-len(inside) // most)] if inside else []
