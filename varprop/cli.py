@@ -498,9 +498,7 @@ def cli() -> None:
 @seeds_option
 @output_options
 @summary_option
-def simulate(
-    init, act, weight_var, every, hist, seeds, fmt, output, explain, plot, summary, **run
-):
+def simulate(init, act, weight_var, every, hist, seeds, fmt, output, explain, plot, summary, **run):
     """Simulate one initializer/activation pair, layer by layer.
 
     Prints, for each layer l, the variance of the pre-activations h_l, the mean and
