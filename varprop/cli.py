@@ -293,15 +293,20 @@ def seeds_option(f):
     )(f)
 
 
-def output_options(f):
-    """``--format``, ``--output`` and ``--explain``; the target is checked before the
-    command runs."""
+def output_options(f=None, *, plot: bool = True):
+    """``--format``, ``--output``, ``--explain`` and (``plot``) ``--plot``; the targets
+    are checked before the command runs, and for ``--plot`` that matplotlib is there."""
+    if f is None:
+        return functools.partial(output_options, plot=plot)
 
     @functools.wraps(f)
     def checked(*args, **kwargs):
-        from varprop.output import check_target
+        from varprop.output import check_figure, check_target
 
-        kwargs["output"] = check_target(kwargs["output"], (kwargs.get("input"),))
+        inputs = (kwargs.get("input"),)
+        kwargs["output"] = check_target(kwargs["output"], inputs)
+        if plot:
+            kwargs["plot"] = check_figure(kwargs["plot"], inputs, kwargs["output"])
         return f(*args, **kwargs)
 
     from varprop.render import FORMATS
@@ -315,6 +320,12 @@ def output_options(f):
         click.option("--explain", is_flag=True,
                      help="Table: add the full legend and the reasoning behind the advice."),
     ]  # fmt: skip
+    if plot:
+        options.append(
+            click.option("--plot", type=str, default=None, metavar="PATH",
+                         help="Also draw the result to PATH.png, .svg or .pdf (needs "
+                              'matplotlib: pip install "varprop[plot]").'),
+        )  # fmt: skip
     for option in reversed(options):
         checked = option(checked)
     return checked
@@ -343,10 +354,15 @@ def summary_option(f):
 PIPE_WIDTH = 100
 
 
-def show(result, fmt: str, output: str | None, **view) -> None:
-    """Every command's one output call: ``result`` in format ``fmt``, printed or written."""
+def show(result, fmt: str, output: str | None, plot: str | None = None, **view) -> None:
+    """Every command's one output call: ``result`` in format ``fmt``, printed or written,
+    and its figure written to ``plot`` first (both targets checked before the work)."""
     from varprop.render import View, render
 
+    if plot is not None:
+        from varprop.render.plot import save
+
+        save(result, plot, View(**view))
     emit(render(result, fmt, View(**view)), output)
 
 
@@ -482,7 +498,7 @@ def cli() -> None:
 @seeds_option
 @output_options
 @summary_option
-def simulate(init, act, weight_var, every, hist, seeds, fmt, output, explain, summary, **run):
+def simulate(init, act, weight_var, every, hist, seeds, fmt, output, explain, plot, summary, **run):
     """Simulate one initializer/activation pair, layer by layer.
 
     Prints, for each layer l, the variance of the pre-activations h_l, the mean and
@@ -515,15 +531,15 @@ def simulate(init, act, weight_var, every, hist, seeds, fmt, output, explain, su
 
         pair = Pair(init, act)
         groups = run_many([pair], seeds, fmt, run, f"{init}:{act} x {seeds} seeds")
-        show(Runs("seeds", groups, (pair.label,)), fmt, output, **view)
+        show(Runs("seeds", groups, (pair.label,)), fmt, output, plot, **view)
         return
     with core_errors(), progress_bar(fmt, total_work(1, run), f"{init}:{act}") as tick:
         result = run_simulation(init=init, act=act, progress=tick, hist_layers=hist, **run)
-    show(result, fmt, output, **view)
+    show(result, fmt, output, plot, **view)
 
 
 @cli.command(name="list")
-@output_options
+@output_options(plot=False)
 def list_(fmt, output, explain) -> None:
     """List the registered initializers and activations."""
     from varprop.listing import listing
@@ -668,7 +684,7 @@ def run_many(pairs, seeds: int, fmt: str, run: dict, description: str):
 )
 @output_options
 @summary_option
-def compare(pairs, seeds, show_layers, every, chart, fmt, output, explain, summary, **run):
+def compare(pairs, seeds, show_layers, every, chart, fmt, output, explain, plot, summary, **run):
     """Compare initializer:activation pairs side by side.
 
     Each PAIR is INIT:ACT (split at the first colon, so he:leaky-relu:0.2 works; INIT may
@@ -694,8 +710,8 @@ def compare(pairs, seeds, show_layers, every, chart, fmt, output, explain, summa
     description = f"compare {len(pairs)} pairs" + (f" x {seeds} seeds" if seeds > 1 else "")
     groups = run_many(list(pairs), seeds, fmt, run, description)
     result = Runs("compare", groups, tuple(p.label for p in pairs))
-    show(result, fmt, output, every=every, layers=show_layers, chart=chart, explain=explain,
-         summary=summary)  # fmt: skip
+    show(result, fmt, output, plot, every=every, layers=show_layers, chart=chart,
+         explain=explain, summary=summary)  # fmt: skip
 
 
 def _default(names) -> str:
@@ -721,7 +737,7 @@ def _default(names) -> str:
 @seeds_option
 @output_options
 @summary_option
-def grid(inits, acts, seeds, fmt, output, explain, summary, **run) -> None:
+def grid(inits, acts, seeds, fmt, output, explain, plot, summary, **run) -> None:
     """Heat map of every initializer against every activation.
 
     Each cell holds log10 of the variance ratio Var(h) layer L / layer 1 and of the
@@ -738,7 +754,7 @@ def grid(inits, acts, seeds, fmt, output, explain, summary, **run) -> None:
     description = f"grid {len(inits)}x{len(acts)}" + (f" x {seeds} seeds" if seeds > 1 else "")
     groups = run_many(pairs, seeds, fmt, run, description)
     result = Runs("grid", groups, tuple(p.label for p in pairs), inits=inits, acts=acts)
-    show(result, fmt, output, explain=explain, summary=summary)
+    show(result, fmt, output, plot, explain=explain, summary=summary)
 
 
 @cli.command()
@@ -785,7 +801,7 @@ def grid(inits, acts, seeds, fmt, output, explain, summary, **run) -> None:
 @EVERY_OPTION
 @click.option("--max-memory", type=ByteSize(), default=None, help=MAX_MEMORY_HELP)
 @output_options
-def theory(act, init, weight_var, every, max_memory, fmt, output, explain, **kw) -> None:
+def theory(act, init, weight_var, every, max_memory, fmt, output, explain, plot, **kw) -> None:
     """Mean-field prediction at infinite width, no sampling.
 
     Iterates q_{l+1} = sigma_w^2 E[phi(sqrt(q_l) z)^2] + sigma_b^2 and the gradient
@@ -805,7 +821,7 @@ def theory(act, init, weight_var, every, max_memory, fmt, output, explain, **kw)
     with core_errors():
         check_theory(len(kw["widths"]) if kw["widths"] else kw["depth"], max_memory)
         result = predict(act=act, weight_var=weight_var, init=init, **kw)
-    show(result, fmt, output, every=every, explain=explain)
+    show(result, fmt, output, plot, every=every, explain=explain)
 
 
 @cli.command()
@@ -833,7 +849,7 @@ def theory(act, init, weight_var, every, max_memory, fmt, output, explain, **kw)
 )
 @block_options
 @output_options
-def recommend(act, bias_var, width, depth, fmt, output, explain, **blocks) -> None:  # fmt: skip
+def recommend(act, bias_var, width, depth, fmt, output, explain, plot, **blocks) -> None:
     """Which weight variance an activation needs, and which named init is closest.
 
     Criteria: forward (q = 1 a fixed point), edge of chaos (chi_1 = 1), Kumar (2017)
@@ -857,7 +873,7 @@ def recommend(act, bias_var, width, depth, fmt, output, explain, **blocks) -> No
         )
     with core_errors():
         result = advise(act, bias_var, width=width, depth=depth)
-    show(result, fmt, output, explain=explain)
+    show(result, fmt, output, plot, explain=explain)
 
 
 class VarRange(click.ParamType):
@@ -906,7 +922,9 @@ GRID_STEPS = click.IntRange(min=2, max=401)
     help="Layer width of the named initializers marked on the map.",
 )
 @output_options
-def phase(act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, output, explain):
+def phase(
+    act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, output, explain, plot
+):
     """The sigma_w^2 x sigma_b^2 phase diagram: ordered, critical or chaotic.
 
     At each point, chi_1 = sigma_w^2 E[phi'(sqrt(q*) z)^2] at the fixed point q* the
@@ -924,7 +942,7 @@ def phase(act, weight_var_range, bias_var_range, steps, bias_steps, width, fmt, 
         ws = grid_values(w_lo, w_hi, steps, name="sigma_w^2", param="--weight-var-range")
         bs = grid_values(*bias_var_range, bias_steps, name="sigma_b^2", param="--bias-var-range")
         result = phase_diagram(act, weight_vars=ws, bias_vars=bs, width=width)
-    show(result, fmt, output, explain=explain)
+    show(result, fmt, output, plot, explain=explain)
 
 
 class _Interrupted(BaseException):

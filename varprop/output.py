@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 import sys
@@ -49,55 +50,90 @@ class OutputError(click.ClickException):
 # ---------------------------------------------------------------- the target
 
 
-def check_target(path: str | None, inputs: tuple[str | None, ...] = ()) -> str | None:
+def check_target(
+    path: str | None, inputs: tuple[str | None, ...] = (), option: str = "--output"
+) -> str | None:
     """The file to write (None: stdout), refused before any work if it cannot be one.
 
     ``inputs`` are the command's input specs (``--input``): writing over one of them
-    would replace the user's data with a table.
+    would replace the user's data with a table.  ``option`` names the option in messages.
     """
     if path is None or path == STDOUT:
         return None
+    refuse = functools.partial(_refuse, option=option)
     if not path.strip():
-        raise _refuse(path, "the name is empty (give a file name, or - for stdout)")
+        raise refuse(path, "the name is empty (give a file name, or - for stdout)")
     if "\x00" in path:
-        raise _refuse(path, "the name holds a NUL byte")
+        raise refuse(path, "the name holds a NUL byte")
     st = _stat(path)
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
-            raise _refuse(path, "it is a directory")
+            raise refuse(path, "it is a directory")
         if not stat.S_ISREG(st.st_mode):
-            raise _refuse(
+            raise refuse(
                 path,
-                "it is a device or other special file; --output writes regular files "
-                "(give - for stdout)",
+                f"it is a device or other special file; {option} writes regular files"
+                + (" (give - for stdout)" if option == "--output" else ""),
             )
         for spec in inputs:
             other = _stat(spec) if spec else None
             if other is not None and (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
-                raise _refuse(path, "it is the input file; write the output elsewhere")
+                raise refuse(path, "it is the input file; write the output elsewhere")
     directory = os.path.dirname(_real(path)) or "/"
     dst = _stat(directory)
     if dst is None:
-        raise _refuse(path, f"the directory {_show(directory)} does not exist")
+        raise refuse(path, f"the directory {_show(directory)} does not exist")
     if not stat.S_ISDIR(dst.st_mode):
-        raise _refuse(path, f"{_show(directory)} is not a directory")
+        raise refuse(path, f"{_show(directory)} is not a directory")
     if not os.access(directory, os.W_OK | os.X_OK):
-        raise _refuse(path, f"the directory {_show(directory)} is not writable")
-    _check_name(path, directory)
+        raise refuse(path, f"the directory {_show(directory)} is not writable")
+    _check_name(path, directory, refuse)
     return path
 
 
-def _check_name(path: str, directory: str) -> None:
+def _check_name(path: str, directory: str, refuse) -> None:
     try:
         name_max = os.pathconf(directory, "PC_NAME_MAX")
     except (OSError, ValueError):
         name_max = 255
     name = os.fsencode(os.path.basename(path))
     if len(name) > name_max:
-        raise _refuse(path, f"the file name is {len(name)} bytes, above this file system's "
+        raise refuse(path, f"the file name is {len(name)} bytes, above this file system's "
                       f"{name_max}")  # fmt: skip
     if len(os.fsencode(os.path.abspath(path))) >= os.pathconf("/", "PC_PATH_MAX"):
-        raise _refuse(path, "the path is too long")
+        raise refuse(path, "the path is too long")
+
+
+# What --plot writes, by the file's extension.
+FIGURE_TYPES = ("png", "svg", "pdf")
+PLOT_EXTRA = 'pip install "varprop[plot]"'
+
+
+def figure_type(path: str) -> str | None:
+    """``png``, ``svg`` or ``pdf`` from the name's extension (any case), else None."""
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    return ext if ext in FIGURE_TYPES else None
+
+
+def check_figure(
+    path: str | None, inputs: tuple[str | None, ...] = (), output: str | None = None
+) -> str | None:
+    """``--plot``'s file, refused before any work: a .png, .svg or .pdf name that
+    :func:`check_target` accepts, not the ``--output`` file, and matplotlib installed."""
+    if path is None:
+        return None
+    if figure_type(path) is None:
+        raise _refuse(
+            path, "give a file name ending in .png, .svg or .pdf (the figure's type)", "--plot"
+        )
+    check_target(path, inputs, option="--plot")
+    if output is not None and _real(output) == _real(path):
+        raise _refuse(path, "it is the --output file; write the figure elsewhere", "--plot")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise OutputError(f"--plot needs matplotlib (not installed): {PLOT_EXTRA}") from None
+    return path
 
 
 def _real(path: str) -> str:
@@ -113,8 +149,8 @@ def _stat(path: str) -> os.stat_result | None:
         return None
 
 
-def _refuse(path: str, why: str) -> click.BadParameter:
-    return click.BadParameter(f"cannot write {_show(path)}: {why}", param_hint="'--output'")
+def _refuse(path: str, why: str, option: str = "--output") -> click.BadParameter:
+    return click.BadParameter(f"cannot write {_show(path)}: {why}", param_hint=f"'{option}'")
 
 
 def _show(path: str) -> str:
@@ -126,12 +162,13 @@ def _show(path: str) -> str:
 # ---------------------------------------------------------------- writing a file
 
 
-def write_atomic(path: str, text: str) -> None:
+def write_atomic(path: str, data: str | bytes) -> None:
     """Write the whole file or nothing: an interrupted run leaves no truncated file.
 
-    A replaced file keeps its permission bits (mkstemp creates 0600); a new one gets the
-    usual 0666 less the umask.  Undecodable bytes of the user's own names (a file name
-    in the output) are written back as they were (surrogateescape).
+    ``data`` is text (UTF-8) or bytes (a figure).  A replaced file keeps its permission
+    bits (mkstemp creates 0600); a new one gets the usual 0666 less the umask.
+    Undecodable bytes of the user's own names (a file name in the output) are written
+    back as they were (surrogateescape).
     """
     shown, path = path, _real(path)
     directory = os.path.dirname(path)
@@ -144,8 +181,12 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as e:
         raise OutputError(f"cannot write {_show(shown)}: {e.strerror}") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as f:
-            f.write(text)
+        if isinstance(data, bytes):
+            f = os.fdopen(fd, "wb")
+        else:
+            f = os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
+        with f:
+            f.write(data)
             os.fchmod(f.fileno(), mode)
         os.replace(tmp, path)
     except BaseException as e:

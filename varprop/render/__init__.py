@@ -36,21 +36,28 @@ class View:
 
 # name -> module.  Each module has ``render(result, view)``; imported only when used, so
 # that ``varprop --help`` (which lists the names) stays fast.
+# The text formats, ``--format``'s choices:
 FORMATS = {
     "table": "varprop.render.table",
     "json": "varprop.render.json",
     "csv": "varprop.render.csv",
 }
+# The figure formats: a matplotlib Figure, saved by ``--plot PATH`` (the ``plot`` extra).
+FIGURES = {
+    "plot": "varprop.render.plot",
+}
+ALL_FORMATS = FORMATS | FIGURES
 
 
 def format_module(fmt: str) -> ModuleType:
     import importlib
 
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
-    return importlib.import_module(FORMATS[fmt])
+    if fmt not in ALL_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: one of {', '.join(ALL_FORMATS)}")
+    return importlib.import_module(ALL_FORMATS[fmt])
 
 
 def render(result, fmt: str = "table", view: View | None = None):
-    """``result`` in format ``fmt``: a string (json, csv) or a rich renderable (table)."""
+    """``result`` in format ``fmt``: a string (json, csv), a rich renderable (table) or
+    a matplotlib Figure (plot)."""
     return format_module(fmt).render(result, view or View())
