@@ -113,6 +113,26 @@ def test_simulate_draws_the_measured_and_theory_curves(results):
     assert "sigma_w^2 1" in title and "bias std 0" in title
 
 
+def test_histograms_draw_each_layers_share_per_bin():
+    r = varprop.simulate(init="normal", act="tanh", hist_layers=(1, 6), **SIZE)
+    fig = plotting.figure(r)
+    var_ax, grad_ax, *hist_axes = fig.axes
+    assert len(hist_axes) == 3
+    for ax, quantity in zip(hist_axes, ("h", "a", "delta"), strict=True):
+        hists = [h for h in r.histograms if h.quantity == quantity]
+        steps = ax.patches
+        assert len(steps) == len(hists) == 2
+        for step, h in zip(steps, hists, strict=True):
+            values, edges, _ = step.get_data()
+            total = sum(h.counts) + h.outside
+            np.testing.assert_allclose(values, np.array(h.counts) / total, rtol=1e-12)
+            np.testing.assert_array_equal(edges, h.edges)
+            assert f"layer {h.layer}" == step.get_label()
+    # N(0, 1) weights pin tanh at +-1: the outer bins of a hold most of the values.
+    values = hist_axes[1].patches[0].get_data()[0]
+    assert values[0] + values[-1] > 0.5
+
+
 def test_a_value_that_cannot_be_stated_is_left_out_not_drawn(results):
     r = results["simulate"]
     gap = dataclasses.replace(r.layers[2], log10_preact_var=None)

@@ -141,10 +141,24 @@ def _votes(word: str, votes: dict[str, int]) -> str:
 # ---------------------------------------------------------------- simulate
 
 
+HIST_LABELS = {"h": "h (pre-activation)", "a": "a = phi(h)", "delta": "δ / RMS(δ)"}
+
+
 def simulate(result: SimulationResult):
-    """Two panels, log10 Var(h) and log10 RMS(δ) against layer, theory dashed."""
+    """Two panels, log10 Var(h) and log10 RMS(δ) against layer, theory dashed; with
+    histograms (``--hist``), a row under them: h, a and δ at each chosen layer."""
     c, s = result.config, result.summary
-    fig, (var_ax, grad_ax) = _figure(2)
+    if result.histograms:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(WIDE[0], 2 * WIDE[1]), dpi=DPI, layout="constrained")
+        axes = fig.subplot_mosaic(
+            [["var"] * 3 + ["grad"] * 3, ["h"] * 2 + ["a"] * 2 + ["delta"] * 2]
+        )
+        var_ax, grad_ax = axes["var"], axes["grad"]
+        _histograms(result, axes)
+    else:
+        fig, (var_ax, grad_ax) = _figure(2)
     x = [layer.layer for layer in result.layers]
     panels = (
         (
@@ -181,6 +195,26 @@ def simulate(result: SimulationResult):
     grad_ax.set_title("backward: the gradient δ = dL/dh")
     fig.suptitle(f"{c.init} + {c.act}\n{_config(c)}")
     return fig
+
+
+def _histograms(result: SimulationResult, axes) -> None:
+    """One panel per quantity: each chosen layer's share of values per bin, as steps
+    (Glorot & Bengio 2010, Fig. 3); a layer the run never reached is left out."""
+    for quantity, label in HIST_LABELS.items():
+        ax = axes[quantity]
+        for k, h in enumerate(x for x in result.histograms if x.quantity == quantity):
+            total = sum(h.counts) + h.outside
+            if h.skipped or not total:
+                continue
+            shares = [n / total for n in h.counts]
+            ax.stairs(shares, h.edges, color=f"C{k}", label=f"layer {h.layer}")
+        # Beyond float64 (an exact run that vanished or exploded) h and a are in units
+        # of 2^e, the same for a layer's every value: the shape is still the shape.
+        scaled = any(h.scale is None for h in result.histograms if h.quantity == quantity)
+        ax.set_xlabel(label + (" (units of 2^e)" if scaled and quantity != "delta" else ""))
+        ax.set_ylabel("share of values per bin")
+        if ax.patches:
+            ax.legend(loc="best")
 
 
 # ---------------------------------------------------------------- compare, --seeds
@@ -266,7 +300,7 @@ def grid(result: Runs):
     cmap = colormaps["RdBu_r"].with_extremes(bad="0.85")
     for ax, field, word_of, title in (
         (axes[0], "log10_preact_var_ratio", "forward", "log10 Var(h) layer L / layer 1"),
-        (axes[1], "log10_grad_rms_ratio", "backward", "log10 grad RMS layer 1 / layer L"),
+        (axes[1], "log10_grad_rms_ratio", "backward", "log10 RMS(δ) layer 1 / layer L"),
     ):
         means = [getattr(agg, field).mean for agg in aggs]
         values = np.array([np.nan if v is None else v for v in means]).reshape(n_i, n_a)
@@ -391,7 +425,7 @@ def recommend(result: RecommendResult):
         log10s(i.grad_factor for i in inits),
         0.4,
         color="C1",
-        label="grad RMS, toward the input",
+        label="RMS(δ), toward the input",
     )
     bar_ax.axvline(0.0, color="black", linewidth=0.8)
     bar_ax.set_yticks(ys, [f"{i.init}  {short_verdicts(i)}" for i in inits])
