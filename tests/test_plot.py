@@ -116,8 +116,9 @@ def test_simulate_draws_the_measured_and_theory_curves(results):
 def test_histograms_draw_each_layers_share_per_bin():
     r = varprop.simulate(init="normal", act="tanh", hist_layers=(1, 6), **SIZE)
     fig = plotting.figure(r)
-    var_ax, grad_ax, *hist_axes = fig.axes
-    assert len(hist_axes) == 3
+    *_, hist_h, hist_a, hist_delta = fig.axes
+    hist_axes = [hist_h, hist_a, hist_delta]
+    assert len(fig.axes) == 5
     for ax, quantity in zip(hist_axes, ("h", "a", "delta"), strict=True):
         hists = [h for h in r.histograms if h.quantity == quantity]
         steps = ax.patches
