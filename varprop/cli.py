@@ -359,11 +359,12 @@ def show(result, fmt: str, output: str | None, plot: str | None = None, **view) 
     and its figure written to ``plot`` first (both targets checked before the work)."""
     from varprop.render import View, render
 
+    shown = View(**view)
     if plot is not None:
         from varprop.render.plot import save
 
-        save(result, plot, View(**view))
-    emit(render(result, fmt, View(**view)), output)
+        save(result, plot, shown)
+    emit(render(result, fmt, shown), output)
 
 
 def emit(renderable, output: str | None) -> None:

@@ -23,8 +23,8 @@ class View:
     ``every``: show every K-th layer (None: at most about 20 layers, see
     :func:`varprop.render.numbers.rows_to_show`); ``explain``: the full legend and the
     reasoning behind advice; ``summary``: CSV with one row per run instead of one per
-    layer; ``layers`` and ``chart``: compare's per-layer table and depth chart;
-    ``hist``: simulate's per-layer histograms.
+    layer; ``layers`` and ``chart``: compare's per-layer table and depth chart.
+    (Histograms are in the result itself: ``simulate(hist_layers=...)``.)
     """
 
     every: int | None = None
