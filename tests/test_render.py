@@ -404,3 +404,15 @@ def test_completion_offers_registry_names(words, expect):
     result = CliRunner().invoke(cli, [], env=env, prog_name="varprop")
     offered = {line.split(",", 1)[1] for line in result.output.splitlines() if "," in line}
     assert expect <= offered, offered
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_compare_layers_split_pairs_over_tables_to_fit(columns):
+    # Every pair keeps its columns; what does not fit goes to a further table.
+    pairs = ["he:relu", "xavier:tanh", "he:relu@residual,layer"]
+    args = ["compare", *pairs, "--layers", "--no-chart", "--depth", "6", *SMALL, "--seeds", "2"]
+    text = run(args, columns)
+    fits(text, columns)
+    for pair in pairs:
+        assert pair in text
+    assert text.count("layer  ") >= (1 if columns == 200 else 2)

@@ -88,7 +88,7 @@ def fit(columns: Sequence[Column], width: int) -> tuple[list[Column], list[Colum
     measured figure's theory goes with its twin's), until the rest fit ``width``."""
     kept = list(columns)
     dropped: list[Column] = []
-    while _total(kept) > width:
+    while table_width(kept) > width:
         rank = max((c.drop for c in kept), default=0)
         if rank == 0:
             break
@@ -97,7 +97,8 @@ def fit(columns: Sequence[Column], width: int) -> tuple[list[Column], list[Colum
     return kept, dropped
 
 
-def _total(columns: Sequence[Column]) -> int:
+def table_width(columns: Sequence[Column]) -> int:
+    """The width the columns take side by side."""
     return sum(c.width for c in columns) + GAP * max(len(columns) - 1, 0)
 
 
@@ -120,7 +121,7 @@ def draw(columns: Sequence[Column], screen: Screen, *, title: str | None = None)
             lines = [""] * (depth - len(lines)) + lines  # bottom-aligned
             cells.append(Text(lines[k], style="bold"))
         _line(out, cells, kept, widths)
-    rule = screen.glyph("─", "-") * _total(kept)
+    rule = screen.glyph("─", "-") * table_width(kept)
     out.append(rule + "\n", style="dim")
     for r in range(max((len(c.cells) for c in kept), default=0)):
         _line(out, [c.cells[r] if r < len(c.cells) else "" for c in kept], kept, widths)

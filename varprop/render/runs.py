@@ -20,7 +20,7 @@ from varprop.judge import STABLE_DECADES
 from varprop.render import View
 from varprop.render.chart import depth_chart
 from varprop.render.layers import seeds_note, spread
-from varprop.render.layout import Adaptive, Column, Screen, draw, fit
+from varprop.render.layout import Adaptive, Column, Screen, draw, table_width
 from varprop.render.numbers import factor, fixed, log10_of, rows_to_show, sci
 from varprop.render.terms import (
     SHORT,
@@ -182,7 +182,7 @@ def layers_tables(aggs, labels, view: View, screen: Screen) -> Group:
             _layers_columns([aggs[i] for i in c], [labels[i] for i in c], rows, many, screen)
             for c in chunks
         ]
-        if size == 1 or all(not fit(cols, screen.width)[1] for cols in tables):
+        if size == 1 or all(table_width(cols) <= screen.width for cols in tables):
             break
     parts: list = []
     for k, cols in enumerate(tables):
