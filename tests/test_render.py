@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 from support import strict_json
 
 from varprop.cli import cli
@@ -359,7 +360,9 @@ def test_columns_leave_whole_in_their_order():
     kept, dropped = fit(cols, 30)
     assert [c.header for c in kept] == ["name", "value", "theory"]
     assert [c.header for c in dropped] == ["extra"]
-    text = draw(cols, Screen(width=30)).plain
+    console = Console(file=io.StringIO(), width=30)
+    console.print(draw(cols, Screen(width=30)))
+    text = console.file.getvalue()
     assert "1.23e-10" in text and "not shown at 30 columns: extra" in text
     assert all(len(line) <= 30 for line in text.splitlines())
     # Nothing can go: the table stays whole (wider than asked) rather than cut a number.

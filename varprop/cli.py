@@ -411,7 +411,7 @@ def _capture(renderable, ascii_only: bool | None) -> str:
             color_system=real.color_system, force_terminal=real.is_terminal,
             no_color=real.no_color, legacy_windows=False,
         )  # fmt: skip
-    console.print(renderable, soft_wrap=False)
+    console.print(renderable, soft_wrap=False, crop=False)  # tables are never cut
     text = console.file.getvalue()
     # No trailing spaces (not even before a colour's reset code).
     return re.sub(r"[ \t]+((?:\x1b\[[0-9;]*m)*)$", r"\1", text, flags=re.M)

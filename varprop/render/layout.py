@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.segment import Segment
 from rich.text import Text
 
 
@@ -102,17 +103,16 @@ def table_width(columns: Sequence[Column]) -> int:
     return sum(c.width for c in columns) + GAP * max(len(columns) - 1, 0)
 
 
-def draw(columns: Sequence[Column], screen: Screen, *, title: str | None = None) -> Text:
+def draw(columns: Sequence[Column], screen: Screen, *, title: str | None = None):
     """The table as lines of text: header, a rule, one line per row; no trailing spaces.
 
     Columns that do not fit ``screen.width`` are left out (highest drop rank first) and
-    named in a last line.
+    named in a last line.  A Group when there is a title or such a line, else the
+    table's own :class:`Lines`.
     """
     kept, dropped = fit(columns, screen.width)
     widths = [c.width for c in kept]
-    out = Text()
-    if title:
-        out.append(title + "\n", style="bold")
+    out = Lines()
     depth = max(len(c.header.split("\n")) for c in kept)
     for k in range(depth):
         cells = []
@@ -125,11 +125,26 @@ def draw(columns: Sequence[Column], screen: Screen, *, title: str | None = None)
     out.append(rule + "\n", style="dim")
     for r in range(max((len(c.cells) for c in kept), default=0)):
         _line(out, [c.cells[r] if r < len(c.cells) else "" for c in kept], kept, widths)
+    out.rstrip()
+    if not (title or dropped):
+        return out
+    # The title and the note are prose: they may wrap, the table may not.
+    parts = [Text(title, style="bold")] if title else []
+    parts.append(out)
     if dropped:
         names = ", ".join(dict.fromkeys(c.title for c in sorted(dropped, key=columns.index)))
-        out.append(f"not shown at {screen.width} columns: {names}\n", style="dim")
-    out.rstrip()
-    return out
+        parts.append(Text(f"not shown at {screen.width} columns: {names}", style="dim"))
+    return Group(*parts)
+
+
+class Lines(Text):
+    """Text printed line for line, never wrapped: a wrapped table line would put half a
+    row under the other half.  (Only a table whose essential columns alone exceed the
+    screen is wider than it; the CLI prints without cropping, so nothing is cut.)"""
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield from self.render(console)
+        yield Segment.line()
 
 
 def _line(out: Text, cells: Sequence, columns: Sequence[Column], widths: Sequence[int]) -> None:
