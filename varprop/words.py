@@ -37,6 +37,14 @@ def _decades(change: float | None) -> str:
 
 def fix_text(fix: Fix) -> str:
     """One sentence: what to run and what it will show."""
+    sentence, command = fix_parts(fix)
+    return f"{sentence}: {command}" if command else sentence
+
+
+def fix_parts(fix: Fix) -> tuple[str, str]:
+    """The fix's sentence and the options to paste, which :func:`fix_text` joins with a
+    colon (a table prints them on a line of their own, never broken).  A block fix names
+    its options inside the sentence: then the second part is empty."""
     setting = f"sigma_w^2 = {fix.sigma_w2:.4g}"
     if fix.bias_var:
         setting += f", sigma_b^2 = {fix.bias_var:g}"
@@ -49,19 +57,18 @@ def fix_text(fix: Fix) -> str:
         return (
             f"{why}{command} keeps this {fix.act} stack stable both ways over {fix.depth} "
             "layers in theory"
-        )
+        ), ""
     first = "standardize the input, then " if fix.standardize else ""
     if fix.kind == "stable":
         return (
-            f"{first}{how} keeps {fix.act} stable both ways over {fix.depth} layers "
-            f"in theory: {command}"
-        )
+            f"{first}{how} keeps {fix.act} stable both ways over {fix.depth} layers in theory"
+        ), command
     return (
         f"no setting keeps both stable for {fix.act} over {fix.depth} layers; "
         f"{first}the best trade-off, {how}, keeps the signal ({fix.expect_forward}) and "
         f"changes the gradient by {_decades(fix.log10_backward_change)} "
-        f"({fix.expect_backward}): {command}"
-    )
+        f"({fix.expect_backward})"
+    ), command
 
 
 BLOCK_REASONS = {

@@ -8,9 +8,8 @@ from rich.text import Text
 from varprop.render import View
 from varprop.render.layout import Adaptive, Column, Screen, draw
 from varprop.render.numbers import num
-from varprop.render.terms import SHORT, SHORT_LEGEND, VERDICT_STYLE, legend_hint
+from varprop.render.terms import SHORT, SHORT_LEGEND, VERDICT_STYLE, advice, legend_hint
 from varprop.results import RecommendResult
-from varprop.words import fix_text
 
 CRITERION_TITLES = {
     "forward": "forward (q=1 fixed)",
@@ -84,13 +83,10 @@ def _recommend(result: RecommendResult, view: View, screen: Screen) -> Group:
         title=f"named initializers with {result.act} (theory, width {result.width}, "
         f"{result.depth} layers)",
     )
-    answer = Text("best: ", style="bold")
     if result.best is None:
-        answer.append("no criterion has an answer for this activation")
+        answer = Text.assemble(("best: ", "bold"), "no criterion has an answer for this activation")
     else:
-        answer.append(fix_text(result.best))
-        expect = ", ".join(f"{k} {v}" for k, v in result.best.expect.items())
-        answer.append(f"\n      expect: {expect}", style="dim")
+        answer = advice(result.best, None, label="best: ")
     parts = [criteria, Text(), named, Text(), answer]
     if view.explain:
         notes = Text(style="dim")

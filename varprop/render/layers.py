@@ -96,6 +96,7 @@ def _simulate(result: SimulationResult, view: View, screen: Screen) -> Group:
         draw(columns, screen),
         rows_note(len(rows), len(layers)),
         summary_lines(result, screen),
+        advice(result.summary.fix, result.summary.limit),
     ]
     if result.histograms:
         parts += [
@@ -181,7 +182,6 @@ def summary_lines(result: SimulationResult, screen: Screen) -> Text:
             f"theory:   largest |log10(measured / theory)| of {var_name(c)} = "
             f"{fixed(s.theory_max_log10_error, 2)} (finite width {min(c.widths[1:])})\n"
         )
-    out.append_text(advice(s.fix, s.limit))
     out.rstrip()
     return out
 
@@ -311,7 +311,7 @@ def seeds_note(n: int) -> str:
     )
 
 
-def seeds_summary(runs, screen: Screen) -> Text:
+def seeds_summary(runs, screen: Screen):
     """Verdict lines under a ``simulate --seeds`` table."""
     agg = runs.aggregates[0]
     group = runs.groups[0]
@@ -353,11 +353,11 @@ def seeds_summary(runs, screen: Screen) -> Text:
             "stop there and the means use the seeds that could be stated\n",
             style=screen.style("bold red"),
         )
+    out.rstrip()
     if not agg.stable:
         first = next((r.summary for r in group if r.summary.fix or r.summary.limit), None)
         if first is not None:
-            out.append_text(advice(first.fix, first.limit))
-    out.rstrip()
+            return Group(out, advice(first.fix, first.limit))
     return out
 
 

@@ -155,13 +155,11 @@ def compare_footer(runs, view: View, screen: Screen) -> list:
         )
         if runs.seeds > 1:
             text.append(" " + seeds_note(runs.seeds) + " Verdicts: most seeds'.")
+        out.append(text)
         for label, group in zip(runs.labels, runs.groups, strict=True):
             s = group[0].summary
             if s.fix is not None or s.limit is not None:
-                text.append(f"\n{label}: ")
-                text.append_text(advice(s.fix, s.limit))
-        text.rstrip()
-        out.append(text)
+                out += [Text(f"{label}:", style="bold"), advice(s.fix, s.limit)]
     else:
         out.append(legend_hint(f"{mark} both stable; x/layer: geometric mean per layer"))
     return out

@@ -6,12 +6,13 @@ and a legend speaks of colour only when there is colour on the screen.
 
 from __future__ import annotations
 
+from rich.console import Group
 from rich.text import Text
 
 from varprop.judge import STABLE_DECADES
-from varprop.render.layout import Screen
+from varprop.render.layout import Lines, Screen
 from varprop.render.numbers import num
-from varprop.words import fix_text, limit_text, verdict_text
+from varprop.words import fix_parts, limit_text, verdict_text
 
 VERDICT_STYLE = {
     "stable": "bold green",
@@ -84,18 +85,23 @@ def seed_text(seeds) -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else f"seeds {seeds[0]}–{seeds[-1]}"
 
 
-def advice(fix, limit: str | None) -> Text:
-    """The ``fix:`` line and what it will show (or why there is none)."""
-    out = Text()
-    if fix is not None:
-        out.append("fix:      ", style="bold")
-        out.append(fix_text(fix) + "\n")
-        expect = ", ".join(f"{k} {v}" for k, v in fix.expect.items())
-        out.append(f"          expect: {expect}\n", style="dim")
-    elif limit is not None:
-        out.append("no fix:   ", style="bold")
-        out.append(limit_text(limit) + "\n")
-    return out
+def advice(fix, limit: str | None, label: str = "fix:      ") -> Group:
+    """The ``fix:`` sentence, the options to paste on a line of their own (never broken
+    across lines), and what it will show; or why there is none."""
+    if fix is None:
+        if limit is None:
+            return Group()
+        return Group(Text.assemble(("no fix:   ", "bold"), limit_text(limit)))
+    head = Text(label, style="bold")
+    indent = " " * len(label)
+    sentence, command = fix_parts(fix)
+    head.append(sentence + (":" if command else ""))
+    parts: list = [head]
+    if command:
+        parts.append(Lines(indent + command))
+    expect = ", ".join(f"{k} {v}" for k, v in fix.expect.items())
+    parts.append(Text(f"{indent}expect: {expect}", style="dim"))
+    return Group(*parts)
 
 
 def rows_note(shown: int, total: int) -> Text:
