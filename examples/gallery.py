@@ -12,7 +12,6 @@ import os
 import sys
 
 import varprop
-from varprop.meanfield.phase import phase_diagram
 from varprop.sweep import Pair, Runs, run_pairs
 
 try:
@@ -41,7 +40,7 @@ figures = {
                  inits=("he", "xavier", "lecun", "normal", "torch-default"),
                  acts=("relu", "tanh", "sigmoid", "selu", "gelu")),
     "theory": varprop.theory(act="tanh", weight_var=1.5, bias_var=0.05, depth=2 * DEPTH),
-    "phase": phase_diagram("tanh", **({"weight_vars": [0.5 + 0.25 * k for k in range(13)],
+    "phase": varprop.phase_diagram("tanh", **({"weight_vars": [0.5 + 0.25 * k for k in range(13)],
                                         "bias_vars": [0.05 * k for k in range(7)]}
                                        if SMALL else {})),
     "hist": varprop.simulate("normal", "tanh", depth=10, width=WIDTH, batch=BATCH,

@@ -18,6 +18,7 @@ _LAZY = {
     "simulate": "varprop.api",
     "theory": "varprop.meanfield.blocks",
     "recommend": "varprop.meanfield",
+    "phase_diagram": "varprop.meanfield.phase",
     "VarpropError": "varprop.errors",
     "ACTIVATIONS": "varprop.activations",
     "INITIALIZERS": "varprop.initializers",
