@@ -466,8 +466,9 @@ class Runs:
     """Several runs of one command, what its every format renders.
 
     ``kind``: ``"compare"`` (pairs side by side), ``"grid"`` (every init of ``inits``
-    against every act of ``acts``, row-major) or ``"seeds"`` (``simulate --seeds``: one
-    pair).  ``groups[i]`` holds pair ``i``'s runs, one per seed; ``labels[i]`` its name.
+    against every act of ``acts``, row-major), ``"seeds"`` (``simulate --seeds``: one
+    pair) or ``"simulate"`` (one run, as the csv format keys it).  ``groups[i]`` holds
+    pair ``i``'s runs, one per seed; ``labels[i]`` its name.
     """
 
     kind: str

@@ -21,7 +21,7 @@ from varprop.judge import STABLE_DECADES
 from varprop.output import FIGURE_TYPES, figure_type, write_atomic
 from varprop.render import View
 from varprop.render.numbers import log10_of, num
-from varprop.render.terms import SHORT, block_text, var_name, width_text
+from varprop.render.terms import SHORT, block_text, var_name, votes_text, width_text
 from varprop.results import PhaseResult, RecommendResult, SimulationResult, TheoryResult
 from varprop.sweep import Runs, is_matched
 from varprop.words import verdict_text
@@ -132,12 +132,6 @@ def _config(c) -> str:
     return ", ".join(parts)
 
 
-def _votes(word: str, votes: dict[str, int]) -> str:
-    """The majority verdict, with its count when the seeds disagree: ``stable 4/5``."""
-    n = sum(votes.values())
-    return word if votes.get(word, 0) == n else f"{word} {votes[word]}/{n}"
-
-
 # ---------------------------------------------------------------- simulate
 
 
@@ -242,7 +236,7 @@ def runs(result: Runs):
             ax.plot(
                 *_xy(x, [b.mean for b in bands]),
                 color=colour,
-                label=f"{label} ({weight_var}): {_votes(word, votes)}",
+                label=f"{label} ({weight_var}): {votes_text(word, votes)}",
             )
             ax.plot(
                 *_xy(x, [getattr(layer, predicted) for layer in agg.layers]),

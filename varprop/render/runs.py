@@ -32,6 +32,7 @@ from varprop.render.terms import (
     legend_hint,
     rows_note,
     seed_text,
+    votes_text,
 )
 from varprop.sweep import Aggregate, Band, is_matched, literature_pairs
 
@@ -54,9 +55,7 @@ def setup(result, seeds: Sequence[int], *, blocks: bool = False) -> str:
 
 
 def _verdict_cell(word: str, votes: dict[str, int], screen: Screen) -> Text:
-    n = sum(votes.values())
-    text = word if n < 2 or votes.get(word, 0) == n else f"{word} {votes[word]}/{n}"
-    return Text(text, style=screen.style(VERDICT_STYLE.get(word, "")))
+    return Text(votes_text(word, votes), style=screen.style(VERDICT_STYLE.get(word, "")))
 
 
 # ---------------------------------------------------------------- compare

@@ -41,6 +41,12 @@ def verdict(word: str, screen: Screen, exponent: float | None = None) -> Text:
     return Text(verdict_text(word, exponent), style=screen.style(VERDICT_STYLE.get(word, "")))
 
 
+def votes_text(word: str, votes: dict[str, int]) -> str:
+    """The seeds' majority verdict, with its count when they disagree: ``stable 4/5``."""
+    n = sum(votes.values())
+    return word if votes.get(word, 0) == n else f"{word} {votes[word]}/{n}"
+
+
 def drift_style(log10: float | None, origin: float | None, screen: Screen) -> str:
     """Red above 10^2 times ``origin``, blue below 10^-2 (the verdicts' band)."""
     if not screen.colour or log10 is None or origin is None:
